@@ -15,6 +15,8 @@ export class NodinxError extends Error {
 export class ConfError extends NodinxError {
   override name = 'ConfError';
   override code = 'NODINX_CONF';
+  /** found after the files were read (nginx prints "syntax is ok" first) */
+  afterParse = false;
   constructor(
     readonly reason: string,
     readonly file?: string,

@@ -51,10 +51,12 @@ export function globSync(pattern: string): string[] {
         continue;
       }
       const re = segmentRegex(seg);
+      if (seg.startsWith('.')) names.push('.', '..');
       for (const name of names.sort(byteOrder)) {
         if (name.startsWith('.') && !seg.startsWith('.')) continue;
         if (!re.test(name)) continue;
-        const p = path.join(dir, name);
+        // not path.join: "dir/." must stay "dir/.", as glob(3) returns it
+        const p = dir.endsWith('/') ? dir + name : `${dir}/${name}`;
         if (!last) {
           try {
             if (!fs.statSync(p).isDirectory()) continue;

@@ -30,7 +30,7 @@ const SEMI = 59, LBRACE = 123, RBRACE = 125, HASH = 35, BSLASH = 92, DQ = 34, SQ
 /** nginx reads config through a 4 KiB buffer; a token that fills it is an error. */
 const CONF_BUFFER = 4096;
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export class Lexer {
   pos = 0;

@@ -6,6 +6,7 @@ import type { CycleConf, Module } from './module';
 import { parseConfig, type ParseResult } from './parser';
 import { httpBlockModule, type HttpMainConf } from '../http/core-module';
 import { httpModules } from '../http/modules';
+import { listeningCount } from '../http/server-names';
 
 // Reads a configuration the way ngx_init_cycle does: parse, run every
 // directive through the checker, then the checks nginx makes at the end.
@@ -64,6 +65,13 @@ export function loadConfig(opts: LoadOptions): Cycle {
   }
   if (parse.error) throw parse.error;
   cycle.http = cycle.confs.http;
-  if (!events.seen) throw new ConfError('no "events" section in configuration');
+  const late = (reason: string): ConfError => Object.assign(new ConfError(reason), { afterParse: true });
+  if (!events.seen) throw late('no "events" section in configuration');
+  // ngx_event_init_conf: one connection must be left over for a client
+  const connections = events.workerConnections ?? 512;
+  const listening = cycle.http?.addresses ? listeningCount(cycle.http.addresses) : 0;
+  if (connections < listening + 1) {
+    throw late(`${connections} worker_connections are not enough for ${listening} listening sockets`);
+  }
   return cycle;
 }

@@ -48,7 +48,8 @@ export interface ParseOptions {
   readFile?: (file: string) => Buffer;
 }
 
-const MAX_DEPTH = 2000;
+// nginx has no limit; this keeps the analyzer, which recurses per block, far from the stack limit
+const MAX_DEPTH = 1000;
 
 class StopParse extends Error {
   constructor(readonly confError: ConfError) {
@@ -99,7 +100,7 @@ export function parseConfig(mainFile: string, options: ParseOptions): ParseResul
       try {
         parseFile(file, index);
       } catch (e) {
-        if (e instanceof StopParse && e.confError.file === undefined) {
+        if (e instanceof StopParse && e.confError.file === undefined && e.confError.level !== 'crit') {
           // nginx names the including line for a file it cannot open
           const { reason, level } = e.confError;
           result.files.pop();
@@ -132,12 +133,12 @@ export function parseConfig(mainFile: string, options: ParseOptions): ParseResul
         break;
       }
       const { rc, args, line, endLine } = st!;
+      if (rc === Rc.BlockStart && lexer.file === '') {
+        throw new StopParse(new ConfError('block directives are not supported in -g option', '', 0));
+      }
       const node: ConfNode = { directive: args[0], args: args.slice(1), file: lexer.file, line, endLine };
       into.push(node);
       if (rc === Rc.BlockStart) {
-        if (lexer.file === '') {
-          throw new StopParse(new ConfError('block directives are not supported in -g option', '', 0));
-        }
         if (node.directive.endsWith('_by_lua_block')) {
           try {
             node.args.push(lexer.readLuaBlock());

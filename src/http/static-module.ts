@@ -1,0 +1,325 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { pipeline } from 'node:stream';
+import type { LocationConf } from './core-module';
+import { INDEX, type IndexLocConf } from './index-module';
+import type { HttpRequest } from './request';
+import type { Template } from './variables';
+import { errText } from './access-log';
+import {
+  DONE, logError, sendHeader, internalRedirect, type Outcome,
+} from './phases';
+
+// ngx_http_static_module and ngx_http_index_module at run time, and
+// ngx_http_map_uri_to_path: how a URI becomes a file under root or alias.
+
+/** nginx's compiled-in types when the config has no `types` block. */
+const DEFAULT_TYPES = new Map([['html', 'text/html'], ['gif', 'image/gif'], ['jpg', 'image/jpeg']]);
+
+interface RootInfo {
+  /** the root as bytes when it has no variables */
+  fixed?: string;
+  template: Template;
+  alias: boolean;
+  /** alias: how much of the URI the alias replaces; -1: the alias is the whole path (regex location) */
+  aliasLen: number;
+  /** alias: the directory the path must stay in */
+  aliasBase?: string;
+}
+
+const roots = new WeakMap<LocationConf, RootInfo>();
+const toBytes = (s: string): string => (/[^\x00-\x7f]/.test(s) ? Buffer.from(s, 'utf8').toString('latin1') : s);
+
+function rootInfo(loc: LocationConf): RootInfo {
+  let info = roots.get(loc);
+  if (info) return info;
+  const template = loc.root!;
+  let aliasLen = 0;
+  if (loc.alias) {
+    // the location that has the alias: inherited confs share the template
+    let def: LocationConf = loc;
+    while (def.parent && def.parent.root === template) def = def.parent;
+    aliasLen = def.regex ? -1 : def.name.length;
+  }
+  info = { template, alias: !!loc.alias, aliasLen };
+  if (template.isStatic) info.fixed = toBytes(template.run(undefined as unknown as HttpRequest));
+  roots.set(loc, info);
+  return info;
+}
+
+function fullName(r: HttpRequest, p: string): string {
+  return p.startsWith('/') ? p : toBytes(r.conn.prefix) + '/' + p;
+}
+
+/** $document_root: the root (or alias) of the location, variables evaluated. */
+export function documentRoot(r: HttpRequest): string | undefined {
+  if (!r.loc?.root) return undefined;
+  const info = rootInfo(r.loc);
+  return info.fixed ?? fullName(r, toBytes(info.template.run(r)));
+}
+
+export interface MappedPath {
+  path: string;
+  /** length of the root part */
+  root: number;
+  /** an alias that would reach outside its directory */
+  outside?: boolean;
+}
+
+/** ngx_http_map_uri_to_path, refusing paths that leave an alias's directory. */
+export function mapUriToPath(r: HttpRequest): MappedPath | undefined {
+  const loc = r.loc;
+  if (!loc?.root) return undefined;
+  const info = rootInfo(loc);
+  const root = info.fixed ?? fullName(r, toBytes(info.template.run(r)));
+  if (!info.alias) return { path: root + r.uri, root: root.length };
+  if (info.aliasLen < 0) return { path: root, root: root.length };
+  const rest = r.uri.length > info.aliasLen ? r.uri.slice(info.aliasLen) : '';
+  const p = root + rest;
+  // nginx appends the rest of the URI whatever it is: "/img../x" under
+  // `location /img { alias /srv/img/; }` would climb out. nodinx keeps the
+  // result inside the alias directory (or the alias file itself).
+  let outside = false;
+  if (rest !== '') {
+    const dir = root.replace(/\/+$/, '');
+    const norm = path.posix.normalize(p);
+    outside = !(norm === dir || norm.startsWith(dir + '/'));
+  }
+  return { path: p, root: root.length, outside };
+}
+
+/** The extension of the URI as ngx_http_set_exten finds it, lower-cased. */
+export function extension(uri: string): string {
+  for (let i = uri.length - 1; i > 1; i--) {
+    const c = uri.charCodeAt(i);
+    if (c === 0x2e /* . */ && uri.charCodeAt(i - 1) !== 0x2f) return uri.slice(i + 1).toLowerCase();
+    if (c === 0x2f) return '';
+  }
+  return '';
+}
+
+export function contentType(loc: LocationConf, uri: string): string {
+  const ext = extension(uri);
+  if (ext !== '') {
+    const t = (loc.types ?? DEFAULT_TYPES).get(ext);
+    if (t !== undefined) return t;
+  }
+  return loc.defaultType ?? 'text/plain';
+}
+
+const fsPath = (p: string): Buffer => Buffer.from(p, 'latin1');
+
+function isGetHeadPost(m: string): boolean {
+  return m === 'GET' || m === 'HEAD' || m === 'POST';
+}
+
+/** The content phase when no module claimed the location: index, then static. */
+export async function staticContent(r: HttpRequest): Promise<Outcome> {
+  if (r.uri.endsWith('/')) {
+    const rc = await indexHandler(r);
+    if (rc !== undefined) return rc;
+    if (!isGetHeadPost(r.method)) return 405;
+    // ngx_http_core_content_phase: nobody served a directory URI
+    const mapped = mapUriToPath(r);
+    if (mapped) logError(r, 'error', `directory index of "${mapped.path}" is forbidden`);
+    return 403;
+  }
+  return staticHandler(r);
+}
+
+async function statErr(p: string): Promise<fs.Stats | NodeJS.ErrnoException> {
+  try {
+    return await fs.promises.stat(fsPath(p));
+  } catch (e) {
+    return e as NodeJS.ErrnoException;
+  }
+}
+
+/** ngx_http_index_module: the first index file that exists, by internal redirect. */
+async function indexHandler(r: HttpRequest): Promise<Outcome> {
+  if (!isGetHeadPost(r.method)) return undefined;
+  const indices = (r.loc.confs[INDEX] as IndexLocConf | undefined)?.indices;
+  if (!indices) return undefined;
+  let dirTested = false;
+  let mapped: MappedPath | undefined;
+  for (const t of indices) {
+    const name = toBytes(t.isStatic ? t.source : t.run(r));
+    if (name.startsWith('/')) return internalRedirect(r, name, r.args, r.hasArgs);
+    mapped ??= mapUriToPath(r);
+    if (!mapped) return 500;
+    if (mapped.outside) return outsideAlias(r, mapped);
+    const file = mapped.path + name;
+    const st = await statErr(file);
+    if (!(st instanceof fs.Stats)) {
+      const code = st.code;
+      if (code === 'ELOOP' || code === 'EMLINK') return 403;
+      if (code === 'ENOTDIR' || code === 'ENAMETOOLONG' || code === 'EACCES') return indexError(r, file, st);
+      if (!dirTested) {
+        const dir = mapped.path.endsWith('/') && mapped.path.length > 1 ? mapped.path.slice(0, -1) : mapped.path;
+        const ds = await statErr(dir);
+        if (!(ds instanceof fs.Stats)) {
+          if (ds.code === 'ELOOP' || ds.code === 'EMLINK') return 403;
+          if (ds.code === 'ENOENT') return indexError(r, file, ds);
+          if (ds.code !== 'EACCES') {
+            logError(r, 'crit', `stat() "${dir}" failed (${errText(ds)})`);
+            return 500;
+          }
+        } else if (!ds.isDirectory()) {
+          logError(r, 'alert', `"${dir}" is not a directory`);
+          return 500;
+        }
+        dirTested = true;
+      }
+      if (code === 'ENOENT') continue;
+      logError(r, 'crit', `stat() "${file}" failed (${errText(st)})`);
+      return 500;
+    }
+    return internalRedirect(r, r.uri + name, r.args, r.hasArgs);
+  }
+  return undefined;
+}
+
+function indexError(r: HttpRequest, file: string, err: NodeJS.ErrnoException): Outcome {
+  if (err.code === 'EACCES') {
+    logError(r, 'error', `"${file}" is forbidden (${errText(err)})`);
+    return 403;
+  }
+  if (r.loc.logNotFound !== false) logError(r, 'error', `"${file}" is not found (${errText(err)})`);
+  return 404;
+}
+
+function outsideAlias(r: HttpRequest, mapped: MappedPath): Outcome {
+  if (r.loc.logNotFound !== false) {
+    logError(r, 'error', `"${mapped.path}" is outside of alias "${mapped.path.slice(0, mapped.root)}"`);
+  }
+  return 404;
+}
+
+/** ngx_http_static_handler. */
+async function staticHandler(r: HttpRequest): Promise<Outcome> {
+  if (!isGetHeadPost(r.method)) return 405;
+  const mapped = mapUriToPath(r);
+  if (!mapped) return 500;
+  r.filename = mapped.path;
+  if (mapped.outside) return outsideAlias(r, mapped);
+  let fh: fs.promises.FileHandle;
+  let st: fs.Stats;
+  try {
+    fh = await fs.promises.open(fsPath(mapped.path), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  } catch (e) {
+    return openFailed(r, 'open()', mapped.path, e as NodeJS.ErrnoException);
+  }
+  try {
+    st = await fh.stat();
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    return openFailed(r, 'fstat()', mapped.path, e as NodeJS.ErrnoException);
+  }
+  if (st.isDirectory()) {
+    await fh.close().catch(() => undefined);
+    r.out.location = r.uri + '/' + (r.hasArgs && r.args !== '' ? '?' + r.args : '');
+    return 301;
+  }
+  if (!st.isFile()) {
+    await fh.close().catch(() => undefined);
+    logError(r, 'crit', `"${mapped.path}" is not a regular file`);
+    return 404;
+  }
+  if (r.method === 'POST') {
+    await fh.close().catch(() => undefined);
+    return 405;
+  }
+  if (r.clientGone) {
+    await fh.close().catch(() => undefined);
+    return 499;
+  }
+  const mtime = Math.floor(st.mtimeMs / 1000);
+  r.status = 200;
+  r.out.contentLength = st.size;
+  r.out.lastModified = mtime;
+  r.out.etag = `"${mtime.toString(16)}-${st.size.toString(16)}"`;
+  r.out.contentType = contentType(r.loc, r.uri);
+  r.out.allowRanges = true;
+  const rc = sendHeader(r);
+  if (rc !== DONE) {
+    await fh.close().catch(() => undefined);
+    return rc;
+  }
+  const ranges = r.ctx.ranges as Array<[number, number]> | undefined;
+  if (r.headerOnly || st.size === 0 || (ranges && ranges.length > 1 && !r.ctx.multipart)) {
+    await fh.close().catch(() => undefined);
+    r.res.end();
+    return DONE;
+  }
+  sendFile(r, fh, ranges);
+  return DONE;
+}
+
+function openFailed(r: HttpRequest, call: string, p: string, e: NodeJS.ErrnoException): Outcome {
+  let status: number;
+  let level: 'error' | 'crit' = 'error';
+  switch (e.code) {
+    case 'ENOENT':
+    case 'ENOTDIR':
+    case 'ENAMETOOLONG':
+      status = 404;
+      break;
+    case 'EACCES':
+    case 'EMLINK':
+    case 'ELOOP':
+      status = 403;
+      break;
+    default:
+      status = 500;
+      level = 'crit';
+  }
+  if (status !== 404 || r.loc.logNotFound !== false) logError(r, level, `${call} "${p}" failed (${errText(e)})`);
+  return status;
+}
+
+/** Streams the file (or its ranges) with backpressure; closes the file when done. */
+function sendFile(r: HttpRequest, fh: fs.promises.FileHandle, ranges: Array<[number, number]> | undefined): void {
+  const res = r.res;
+  const parts = (r.ctx.multipart as { heads: string[]; tail: string } | undefined);
+  if (!ranges || ranges.length === 1) {
+    const [start, end] = ranges ? ranges[0] : [0, -1];
+    const rs = fh.createReadStream(end >= 0 ? { start, end: end - 1 } : {});
+    rs.on('data', (chunk: string | Buffer) => {
+      r.bodyBytesSent += chunk.length;
+    });
+    pipeline(rs, res, () => {
+      fh.close().catch(() => undefined);
+    });
+    return;
+  }
+  // multipart/byteranges: one read stream per range, each after its part head
+  let i = 0;
+  const next = (): void => {
+    if (res.destroyed) {
+      fh.close().catch(() => undefined);
+      return;
+    }
+    if (i === ranges.length) {
+      r.bodyBytesSent += parts!.tail.length;
+      res.end(parts!.tail, 'latin1');
+      fh.close().catch(() => undefined);
+      return;
+    }
+    const [start, end] = ranges[i];
+    const head = parts!.heads[i++];
+    r.bodyBytesSent += head.length;
+    res.write(head, 'latin1');
+    const rs = fh.createReadStream({ start, end: end - 1, autoClose: false });
+    rs.on('data', (chunk: string | Buffer) => {
+      r.bodyBytesSent += chunk.length;
+      if (!res.write(chunk)) {
+        rs.pause();
+        res.once('drain', () => rs.resume());
+      }
+    });
+    rs.on('end', next);
+    rs.on('error', () => res.destroy());
+  };
+  next();
+}
+

@@ -1,0 +1,61 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ConfError, sysErrorText } from '../conf/errors';
+import type { Cycle } from '../conf/load';
+import type { ErrorLogSpec } from '../conf/core';
+import { LOG, type LogLocConf } from '../http/log-module';
+import { coreLoc, type LocationConf } from '../http/core-module';
+
+// The files a cycle writes: error and access logs, temp directories. nginx
+// opens (creates) them at start and at -t; so does nodinx.
+
+export function defaultErrorLog(prefix: string, option?: string): ErrorLogSpec {
+  if (option === 'stderr') return { file: 'stderr', level: 'error', debug: false };
+  const file = option === undefined ? 'logs/error.log' : option;
+  return { file: path.resolve(prefix, file), level: 'error', debug: false };
+}
+
+/** The error logs a cycle writes to (nginx: the configured ones, else the default). */
+export function errorLogsOf(cycle: Cycle, option?: string): ErrorLogSpec[] {
+  return cycle.core.errorLogs.length > 0 ? cycle.core.errorLogs : [defaultErrorLog(cycle.prefix, option)];
+}
+
+/** Static access log paths of every location, to be opened at start. */
+export function accessLogPaths(cycle: Cycle): string[] {
+  const paths = new Set<string>();
+  const visit = (loc: LocationConf): void => {
+    const log: LogLocConf = loc.confs[LOG];
+    for (const l of log?.logs ?? []) if (l.path.isStatic) paths.add(l.path.source);
+    for (const nested of loc.locations) visit(nested);
+    for (const named of [] as LocationConf[]) visit(named);
+  };
+  for (const s of cycle.http?.servers ?? []) {
+    visit(coreLoc(s.ctx.loc));
+    for (const named of s.core.named.values()) visit(named);
+  }
+  return [...paths];
+}
+
+export function touch(file: string): void {
+  try {
+    fs.closeSync(fs.openSync(file, 'a', 0o644));
+  } catch (e) {
+    const err = new ConfError(`open() "${file}" failed ${sysErrorText(e as NodeJS.ErrnoException)}`);
+    err.afterParse = true;
+    throw err;
+  }
+}
+
+/** ngx_create_paths: the temp directories, not their parents. */
+export function createPaths(cycle: Cycle): void {
+  for (const dir of (cycle.confs.tempPaths as string[] | undefined) ?? []) {
+    try {
+      fs.mkdirSync(dir, 0o700);
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      if (err.code === 'EEXIST') continue;
+      throw Object.assign(new ConfError(`mkdir() "${dir}" failed ${sysErrorText(err)}`), { afterParse: true });
+    }
+  }
+}
+
