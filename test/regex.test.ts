@@ -28,7 +28,7 @@ describe('translation', () => {
     ['\\.php$', false, '\\.php(?=\\n?$)', '', 0, []],
     ['^/(?<app>[^/]+)/(.*)$', false, '^\\/(?<app>[^/]+)\\/([^\\n]*)(?=\\n?$)', '', 2, ['app']],
     ['^/images/.*\\.(gif|jpe?g|png)$', false, '^\\/images\\/[^\\n]*\\.(gif|jpe?g|png)(?=\\n?$)', '', 1, []],
-    ['\\.(jpg|png)$', true, '\\.(jpg|png)(?=\\n?$)', 'i', 1, []],
+    ['\\.(jpg|png)$', true, '\\.([jJ][pP][gG]|[pP][nN][gG])(?=\\n?$)', '', 1, []],
     ["(?P<a>x)(?'b'y)(?<c>z)", false, '(?<a>x)(?<b>y)(?<c>z)', '', 3, ['a', 'b', 'c']],
     ["(?P<n>a)(?P=n)\\k{n}\\k'n'\\k<n>\\g{n}", false, '(?<n>a)\\k<n>\\k<n>\\k<n>\\k<n>\\k<n>', '', 1, ['n']],
     ['(a)(b)\\g1\\g{2}\\g{-1}\\g-2\\2', false, '(a)(b)\\1\\2\\2\\1\\2', '', 2, []],
@@ -36,12 +36,30 @@ describe('translation', () => {
     ['(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)\\10', false, '(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)\\10', '', 10, []],
     ['(a)\\10\\18', false, '(a)\\x08\\x018', '', 1, []],
     ['a|(b)|(?:c)|(?<d>e)(?=(f))(?!g)(?<=h)(?<!i)', false, 'a|(b)|(?:c)|(?<d>e)(?=(f))(?!g)(?<=h)(?<!i)', '', 3, ['d']],
-    ['(?i)abc', false, 'abc', 'i', 0, []],
+    // caseless letters become two-case classes: PCRE2 without UTF folds ASCII only, and (?i) may come anywhere
+    ['(?i)abc', false, '[aA][bB][cC]', '', 0, []],
     ['(?-i)abc', true, 'abc', '', 0, []],
-    ['^(?i)a', false, '^a', 'i', 0, []],
-    ['(?x)(?i) ^ A', false, '^A', 'i', 0, []],
-    ['(?i:a)', true, '(?:a)', 'i', 0, []],
-    ['(?im)^a$', false, '(?:^|(?<=\\n)(?!$))a(?=\\n|$)', 'i', 0, []],
+    ['^(?i)a', false, '^[aA]', '', 0, []],
+    ['(?x)(?i) ^ A', false, '^[Aa]', '', 0, []],
+    ['(?i:a)', true, '(?:[aA])', '', 0, []],
+    ['(?im)^a$', false, '(?:^|(?<=\\n)(?!$))[aA](?=\\n|$)', '', 0, []],
+    ['^/(?i)case$', false, '^\\/[cC][aA][sS][eE](?=\\n?$)', '', 0, []],
+    ['(?i:group)', false, '(?:[gG][rR][oO][uU][pP])', '', 0, []],
+    ['a(?i)b(?-i)c', false, 'a[bB]c', '', 0, []],
+    ['^/(?-i)Case$', true, '^\\/Case(?=\\n?$)', '', 0, []],
+    ['a(?-i:b)c', true, '[aA](?:b)[cC]', '', 0, []],
+    ['(a(?i)b)c', false, '(a[bB])c', '', 1, []], // an option set in a group ends with it
+    ['(?i)a(?^)b', false, '[aA]b', '', 0, []],
+    ['(?i)\\Qa.B\\E\\x63\\103\\cA', false, '[aA]\\.[Bb][cC][Cc]\\x01', '', 0, []],
+    ['[a-c][^xY][Z-a][a-zA-Z][\\w.-][0-9_]', true, '[a-cA-C][^xYXy][Z-aAz][a-zA-Z][\\w.\\-][0-9_]', '', 0, []],
+    ['[\\x41-\\x43\\Qd\\E]', true, '[A-CdDa-c]', '', 0, []],
+    ['caf\u00e9[\u00e0-\u00ff]', true, '[cC][aA][fF]\\xe9[\\xe0-\\xff]', '', 0, []], // no folding beyond ASCII
+    // a back-reference compares case-sensitively unless the flag is set
+    ['(a)\\1', true, '([aA])\\1', 'i', 1, []],
+    ['(?i)^/(\\w+)/\\1$', false, '^\\/(\\w+)\\/\\1(?=\\n?$)', 'i', 1, []],
+    ['^/(\\d+)/\\1$', true, '^\\/(\\d+)\\/\\1(?=\\n?$)', '', 1, []], // no letters to compare
+    ['(?i)(\\w)(?-i)\\1', false, '(\\w)\\1', '', 1, []],
+    ['(?i)([\\xe0-\\xfe])\\1', false, '([\\xe0-\\xfe])\\1', '', 1, []], // PCRE2 compares those case-sensitively too
     ['(?s)a.b', false, 'a.b', 's', 0, []],
     ['(?s:.).', false, '(?:[^])[^\\n]', '', 0, []],
     ['(?s)a(?-s).', false, 'a[^\\n]', 's', 0, []],
@@ -61,7 +79,7 @@ describe('translation', () => {
     ['[[:^space:]]', false, '[\\x00-\\x08\\x0e-\\x1f!-\\uffff]', '', 0, []],
     ['[[:punct:]]', false, '[!-/:-@\\[-`{-~]', '', 0, []],
     ['[[:cntrl:][:blank:]]', false, '[\\x00-\\x1f\\x7f\\t ]', '', 0, []],
-    ['[[:upper:]]', true, '[A-Za-z]', 'i', 0, []],
+    ['[[:upper:]]', true, '[A-Za-z]', '', 0, []],
     ['[[:word:]]', false, '[0-9A-Z_a-z]', '', 0, []],
     ['\\h\\H', false, '[\\t \\xa0][^\\t \\xa0]', '', 0, []],
     ['\\v\\V', false, '[\\n-\\r\\x85][^\\n-\\r\\x85]', '', 0, []],
@@ -156,6 +174,27 @@ describe('matching', () => {
     ['^/foo(.*)?$', '/foo', ['/foo', '']],
     ['(?=(a))?a', 'a', ['a', 'a']],
     ['a{1}\\E?', 'aa', ['a']],
+    // caseless: ASCII letters only, wherever (?i) and (?-i) stand
+    ['^/(?i)case$', '/CASE', ['/CASE']],
+    ['^/(?i)case$', '/Case', ['/Case']],
+    ['^/(?-i)case$', '/Case', null, true],
+    ['^/(?-i)case$', '/case', ['/case'], true],
+    ['^/c(?i:AS)e$', '/case', ['/case']],
+    ['^/c(?i:AS)e$', '/cASE', null],
+    ['a(?i)b(?-i)c', 'aBc', ['aBc']],
+    ['a(?i)b(?-i)c', 'abC', null],
+    ['[^a-c]+', 'xABCy', ['x'], true],
+    ['caf\u00e9', 'CAF\u00e9', ['CAF\u00e9'], true],
+    ['caf\u00e9', 'caf\u00c9', null, true], // JS's 'i' would fold é/É
+    ['\\xc9', '\u00e9', null, true],
+    ['[\\xc0-\\xde]', '\u00e9', null, true],
+    ['\\xb5', '\u039c', null, true],
+    ['s', '\u017f', null, true], // ſ: JS's 'i' with 'u' would fold it to s
+    ['k', '\u212a', null, true], // Kelvin sign
+    ['^(\\w+)-\\1$', 'Ab-aB', ['Ab-aB', 'Ab'], true],
+    ['^(s)\\1$', 's\u017f', null, true],
+    ['^(k)\\1$', 'k\u212a', null, true],
+    ['(?i)^(\\w)(?-i)\\1', 'aA', null],
   ];
   it.each(table)('%j on %j', (pattern, subject, expected, caseless) => {
     expect(run(pattern, subject, caseless)).toEqual(expected);
@@ -223,9 +262,14 @@ describe('errors', () => {
     ['(*SKIP)a', false, 'the backtracking verb (*SKIP)'],
     ['a(*COMMIT)', false, 'the backtracking verb (*COMMIT)'],
     ['(?C1)a', false, 'a callout (?C'],
-    ['a(?i)b', false, 'a mid-pattern option change (?i)'],
-    ['(?i:a)b', false, 'a mid-pattern option change (?i:'],
-    ['a(?-i:b)', true, 'a mid-pattern option change (?-i:'],
+    // a caseless back-reference needs the JS 'i' flag, which cannot be scoped and also pairs é/É
+    ['(a)(?i)\\1', false, 'case-sensitive letters alongside a caseless backreference'],
+    ['(\\w)\\1(?-i)x', true, 'case-sensitive letters alongside a caseless backreference'],
+    ['(\\w)\\1(?-i)\\1', true, 'a case-sensitive backreference to letters alongside a caseless one'],
+    ['(\\w)\\1\u00e9', true, 'non-ASCII letters alongside a caseless backreference'],
+    ['(\\w)\\1[\\xc0-\\xdf]', true, 'non-ASCII letters alongside a caseless backreference'],
+    ['^/(.+)/\\1$', true, 'a caseless backreference to a group that may capture non-ASCII letters'],
+    ['([^/])(?i)\\1', false, 'a caseless backreference to a group that may capture non-ASCII letters'],
     ['\\p{L}', false, 'a Unicode property (\\p, \\P)'],
     ['\\X', false, '\\X'],
     ['(*UTF)a', false, 'the start-of-pattern option (*UTF)'],
@@ -312,6 +356,11 @@ const URIS = [
   '/ADMIN/panel', '/admin', '/download/music/song.mp3', '/img/200x100/cat.webp', '/a//b', '/a/b/c', '/old-page/',
   '/proxy/example.com:8080/x/y', '/files/(1).txt', '/caf\u00e9', '/foo bar', 'a\nb', '/x\r\n', '/a\u00a0b', '/v1.2.3',
   'user@example.com', '192.168.0.1', '/index.html', '/dir/index.htm', '/x.min.js', '/x.js', '/aaab', '/abcd',
+  // for caseless matching: nodinx sees a URI as bytes, so é is \xe9 in Latin-1 or \xc3\xa9 in UTF-8,
+  // and ſ (U+017F) and K (Kelvin, U+212A), which JS folds onto s and k with 'iu', arrive as UTF-8
+  '/CASE', '/case', '/Case', '/cASE', 'aBc', 'abC', 'ABC', 'GROUP', 'Group', '/caf\u00e9', '/caf\u00c9', '/CAF\u00c9',
+  '\u00e9', '\u00c9', '\u00e9\u00c9', '/Ab/aB', '/ab/ab', '/12/12', '/caf\u00c3\u00a9', '/caf\u00c3\u0089',
+  '\u00c5\u00bf', 's\u00c5\u00bf', '\u00e2\u0084\u00aa', 'k\u00e2\u0084\u00aa', '\u00c3\u00e3', '/MiXeD.JpG',
 ];
 
 // ~100 patterns as they appear in real nginx configs (location, rewrite, map, if, server_name)
@@ -342,6 +391,13 @@ const CORPUS: [string, boolean?, string[]?][] = [
   ['[]/]+'], ['[^]/]+'], ['^/\\Qold-page\\E/*$'], ['^/(?:index|default)\\.(?:html?|php)$', true], ['/(\\d+)$|/(\\w+)$'],
   ['^/(.)(.)(.)(.)(.)(.)(.)(.)(.)(.)\\10'], ['(?:^|/)\\.'], ['[[:<:]]admin[[:>:]]'], ['^/(\\w*)?$'], ['^/foo(.*)?$'],
   ['^/(?<slug>[^/]*)?/?$'], ['^/(?:(\\d+)|([a-z]+))$'], ['^/a(?=b)?'],
+  // option changes anywhere, and caseless matching folding ASCII letters only
+  ['^/(?i)case$'], ['(?i:group)'], ['a(?i)b(?-i)c'], ['^/(?-i)Case$', true], ['^/c(?i:AS)e$'], ['^/c(?-i:AS)e$', true],
+  ['(a(?i)b)c'], ['(?i)a(?^)b'], ['(?i)^/\\Qcase\\E$'], ['\\.(jpg|jpeg|png|gif)$', true], ['^/caf\u00e9$', true],
+  ['\\xc9', true], ['\\xe9'], ['[\\xc0-\\xde]', true], ['[^\\x00-\\xdf]', true], ['\\xc3\\xa9', true], ['[a-c]+', true],
+  ['[^a-c/]+$', true], ['[Z-a]', true], ['[\\x41-\\x43]+', true], ['(?i)[[:lower:]]+'], ['(?i)[^[:upper:]]+$'], ['^s', true],
+  ['^k', true], ['[sk]$', true], ['\\w+$', true], ['^/(\\w+)/\\1$', true], ['(?i)^/(\\w+)/\\1$'], ['^/(\\d+)/\\1$', true],
+  ['(\\w)\\1', true], ['(?i)(\\w)(?-i)\\1'], ['(?i)([\\xc0-\\xff])\\1'], ['([a-z])(?i)\\1'],
 ];
 
 describe('differential against pcre2test', () => {

@@ -130,23 +130,45 @@ export class Analyzer {
   }
 
   cf(node: ConfNode, cmdType: number, ctx: unknown): Cf {
-    const analyzer = this;
-    const cycle = this.cycle;
-    return {
-      node,
-      name: node.directive,
-      args: node.args,
-      cycle,
-      ctx,
-      cmdType,
-      error: (reason: string, line?: number) => analyzer.at(node, reason, line ?? node.endLine),
-      warn: (reason: string, line?: number) => {
-        cycle.warnings.push(new ConfError(reason, node.file, line ?? node.endLine, 'warn'));
-      },
-      statements: (nodes) => analyzer.statements(nodes),
-      block: (nodes, type, moduleType, newCtx) => analyzer.block(nodes, type, moduleType, newCtx),
-      fullName: (name: string, confPrefix = false) => fullName(cycle, name, confPrefix),
-    };
+    return new DirectiveCf(this, node, cmdType, ctx);
+  }
+}
+
+/** A setter's view of its directive; methods on the prototype keep it cheap. */
+class DirectiveCf implements Cf {
+  readonly name: string;
+  readonly args: string[];
+  readonly cycle: CycleConf;
+
+  constructor(
+    private readonly analyzer: Analyzer,
+    readonly node: ConfNode,
+    readonly cmdType: number,
+    readonly ctx: unknown,
+  ) {
+    this.name = node.directive;
+    this.args = node.args;
+    this.cycle = analyzer.cycle;
+  }
+
+  error(reason: string, line?: number): ConfError {
+    return new ConfError(reason, this.node.file, line ?? this.node.endLine);
+  }
+
+  warn(reason: string, line?: number): void {
+    this.cycle.warnings.push(new ConfError(reason, this.node.file, line ?? this.node.endLine, 'warn'));
+  }
+
+  statements(nodes: ConfNode[]): Iterable<ConfNode> {
+    return this.analyzer.statements(nodes);
+  }
+
+  block(nodes: ConfNode[], cmdType: number, moduleType: ModuleType, ctx: unknown): void {
+    this.analyzer.block(nodes, cmdType, moduleType, ctx);
+  }
+
+  fullName(name: string, confPrefix = false): string {
+    return fullName(this.cycle, name, confPrefix);
   }
 }
 

@@ -3,6 +3,13 @@
 // flag. Every item is re-emitted in a canonical form rather than copied, so no
 // JS-only syntax (nor a JS reading of PCRE syntax) can leak through. Errors read
 // as nginx logs pcre2_compile()'s, error offset included.
+//
+// Caseless matching: PCRE2 without UTF folds ASCII letters only, where JS's 'i'
+// flag (even without 'u') also pairs é/É and the rest of Latin-1, and JS before
+// Node 23 cannot scope it, where PCRE2 takes (?i) and (?-i) anywhere. So a letter
+// matched caselessly becomes a two-case class (b -> [bB], [a-c] -> [a-cA-C]),
+// which costs nothing measurable, and 'i' is used only when a back-reference
+// must compare caselessly (see caseFlag below).
 
 export interface CompiledRegex {
   source: string; // the original PCRE pattern
@@ -47,6 +54,13 @@ const litClass = (c: number): string => {
 };
 const rangesClass = (r: Ranges): string =>
   r.map(([a, b]) => litClass(a) + (b > a + 1 ? '-' : '') + (b > a ? litClass(b) : '')).join('');
+const isAsciiLetter = (c: number): boolean => (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+// What JS's 'i' flag (without 'u') makes equal among the Latin-1 chars a subject
+// holds: ASCII letters, then the pairs PCRE2 (no UTF, C locale tables) leaves apart.
+const ASCII_PAIRS: [number, number][] = [];
+const LATIN1_PAIRS: [number, number][] = [];
+for (let c = 97; c <= 122; c++) ASCII_PAIRS.push([c, c - 32]);
+for (let c = 0xe0; c <= 0xfe; c++) if (c !== 0xf7) LATIN1_PAIRS.push([c, c - 32]);
 
 interface Flags { i: boolean; m: boolean; s: boolean; x: boolean; xx: boolean; n: boolean; U: boolean; J: boolean }
 interface Last { idx: number; len: number | null; empty: boolean; kind: 'atom' | 'assert' | 'backref'; group?: Frame; at: number }
@@ -63,6 +77,7 @@ interface Frame {
   varAt?: number; // where a branch first turned variable, which is where PCRE2 notices
   last: Last | null; // the item a quantifier would repeat
   optional: boolean; // may be skipped: quantified with a minimum of 0, or a negative assertion
+  chars: (string | number)[]; // what it can consume: JS sources of one-char items, and numbers of back-referenced groups
 }
 
 // Start-of-pattern settings; those in the first group do not change what matches.
@@ -97,13 +112,14 @@ export function compileRegex(pattern: string, caseless = false): CompiledRegex {
 
   let [pos, tok, bracount] = [0, 0, 0]; // tok: where the item being parsed starts
   let f: Flags = { i: caseless, m: false, s: false, x: false, xx: false, n: false, U: false, J: false };
-  let [globalI, globalS] = [caseless, false];
-  let leading = true; // nothing but option settings and ^ so far: (?i) and (?s) here become JS flags
+  let globalS = false;
+  let leading = true; // nothing but option settings and ^ so far: (?s) here becomes the JS flag
   let [inQ, classQ] = [false, false];
   const names: string[] = [];
   const nameNum = new Map<string, number>();
   const closedIn = new Map<number, [Frame, number][]>(); // a closed group's own frame, enclosing frames and their branch numbers
-  const refs: { num?: number; name?: string; at: number }[] = [];
+  const refs: { num?: number; name?: string; at: number; caseless?: boolean }[] = [];
+  const groupChars = new Map<number, (string | number)[]>(); // Frame.chars of each closed capturing group
   const lbErrors: [number, number][] = []; // [where PCRE2 notices, the offset it reports]
   const out: string[] = [];
   const stack: Frame[] = [];
@@ -118,7 +134,7 @@ export function compileRegex(pattern: string, caseless = false): CompiledRegex {
   };
   const push = (at: number, opener: string, look: Frame['look'] = '', capture = 0, flags = f): void => {
     if (stack.length) commit(top());
-    stack.push({ at, outAt: out.length, saved: f, look, capture, len: 0, lens: [], empty: true, anyEmpty: false, last: null, optional: /^\(\?<?!/.test(opener) });
+    stack.push({ at, outAt: out.length, saved: f, look, capture, len: 0, lens: [], empty: true, anyEmpty: false, last: null, optional: /^\(\?<?!/.test(opener), chars: [] });
     out.push(opener);
     f = flags;
   };
@@ -127,8 +143,11 @@ export function compileRegex(pattern: string, caseless = false): CompiledRegex {
     // "\1" then a literal "0" must not fuse into "\10"
     if (/^\d/.test(js) && fr.last?.kind === 'backref') out[fr.last.idx] = `(?:${out[fr.last.idx]})`;
     commit(fr);
+    if (len === 1 && !extra) fr.chars.push(js);
     fr.last = { idx: out.push(js) - 1, len, empty: len === 0, kind: 'atom', at: tok, ...extra };
   };
+  // a literal character; a letter matched caselessly becomes a two-case class
+  const char = (c: number): void => atom(f.i && isAsciiLetter(c) ? `[${String.fromCharCode(c, c ^ 32)}]` : lit(c), 1);
   const zero = (js: string): void => void (commit(top()), out.push(js));
   const skipSpace = (): void => {
     while (pos < n && XSPACE.test(p[pos])) if (p[pos++] === '#') while (pos < n && p[pos] !== '\n') pos++;
@@ -146,7 +165,8 @@ export function compileRegex(pattern: string, caseless = false): CompiledRegex {
 
   const backref = (num: number | undefined, name?: string, at = pos - 1): void => {
     const lb = stack.some((fr) => fr.look === 'behind');
-    refs.push({ num, name, at });
+    refs.push({ num, name, at, caseless: f.i });
+    top().chars.push(name === undefined ? num! : nameNum.get(name) ?? 0);
     const where = closedIn.get(name === undefined ? num! : nameNum.get(name) ?? 0);
     if (!where) defer('a reference to a group that is not closed yet');
     // PCRE fails a reference to an unset group where JS matches the empty string
@@ -249,12 +269,14 @@ export function compileRegex(pattern: string, caseless = false): CompiledRegex {
       else if (!(f.xx && (p[pos] === ' ' || p[pos] === '\t')) && (neg || p[pos] !== '^' || !(neg = true))) break;
     }
     classQ = false;
+    const codes: Ranges = []; // the members given as characters and ranges, for caseless folding
     for (let first = true; ; first = false) {
       if (pos >= n) fail('missing terminating ] for character class', n);
       if (p[pos] === ']' && !first && !classQ) break; // a leading ] is a literal
       const lo = classItem();
       if (lo === null) continue;
       if (classQ || p[pos] !== '-' || pos + 1 >= n || p[pos + 1] === ']') {
+        if (typeof lo === 'number') codes.push([lo, lo]);
         body += typeof lo === 'string' ? lo : litClass(lo);
         continue;
       }
@@ -264,9 +286,22 @@ export function compileRegex(pattern: string, caseless = false): CompiledRegex {
       if (hi === null) fail('missing terminating ] for character class', n);
       if (typeof hi === 'string') fail(BADRANGE, pos);
       if ((hi as number) < (lo as number)) fail('range out of order in character class', pos - 1);
+      codes.push([lo as number, hi as number]);
       body += litClass(lo as number) + '-' + litClass(hi as number);
     }
     pos++;
+    // caseless: add the other case of the ASCII letters given (sets such as \w and
+    // [:alpha:] hold both already; [:upper:] and [:lower:] became [:alpha:])
+    if (f.i) {
+      const given = (c: number): boolean => codes.some(([a, b]) => a <= c && c <= b);
+      const add: Ranges = [];
+      for (let c = 65; c <= 122; c++) {
+        if (!isAsciiLetter(c) || given(c) || !given(c ^ 32)) continue;
+        if (add.length && add[add.length - 1][1] === c - 1) add[add.length - 1][1] = c;
+        else add.push([c, c]);
+      }
+      body += rangesClass(add);
+    }
     return `[${neg ? '^' : ''}${body}]`;
   };
 
@@ -309,9 +344,7 @@ export function compileRegex(pattern: string, caseless = false): CompiledRegex {
     }
     if (pos >= n) fail(NOPAREN, n);
     const scoped = p[pos++] === ':';
-    if (!scoped && leading && stack.length === 1) [globalI, globalS] = [nf.i, nf.s];
-    // JS (before Node 23) has no scoped flags; only 'i' cannot be emulated item by item
-    else if (nf.i !== globalI) defer(`a mid-pattern option change ${p.slice(at, pos)}`);
+    if (!scoped && leading && stack.length === 1) globalS = nf.s;
     if (scoped) return push(at, '(?:', '', 0, nf);
     f = nf;
     commit(top());
@@ -380,6 +413,8 @@ export function compileRegex(pattern: string, caseless = false): CompiledRegex {
     fr.lens.push(fr.len);
     if (fr.look === 'behind' && fr.lens.includes(null)) lbErrors.push([fr.varAt!, fr.at]);
     f = fr.saved;
+    top().chars.push(...fr.chars);
+    if (fr.capture) groupChars.set(fr.capture, fr.chars);
     if (fr.capture) closedIn.set(fr.capture, [[fr, -1], ...stack.map((s): [Frame, number] => [s, s.lens.length])]);
     const len = fr.look ? 0 : fr.lens.every((l) => l !== null && l === fr.lens[0]) ? fr.lens[0] : null;
     const [kind, empty] = fr.look ? ['assert' as const, true] : ['atom' as const, fr.anyEmpty || fr.empty];
@@ -428,7 +463,49 @@ export function compileRegex(pattern: string, caseless = false): CompiledRegex {
       const digits = /^\d+/.exec(p.slice(pos))![0];
       if (+digits < 10 || c >= '8' || +digits <= bracount) return (pos += digits.length), backref(+digits);
     }
-    atom(lit(charEscape(c)), 1);
+    char(charEscape(c));
+  };
+
+  // Letters need no 'i' flag, but a back-reference compares case-sensitively
+  // without it. So 'i' is set when a caseless back-reference may see ASCII
+  // letters; then the whole pattern must read the same under it: no item that
+  // tells a letter from its other case (JS also pairs é/É, PCRE2 does not), no
+  // case-sensitive back-reference to letters, and no caseless one to non-ASCII letters.
+  const caseFlag = (): boolean => {
+    const probes = new Map<string, { ascii: boolean; latin1: boolean; asciiSplit: boolean; latin1Split: boolean }>();
+    const probe = (js: string) => {
+      let r = probes.get(js);
+      if (r) return r;
+      const re = new RegExp(`^(?:${js})$`, globalS ? 's' : '');
+      const test = (pairs: [number, number][]): [boolean, boolean] => {
+        const hits = pairs.map(([a, b]) => [re.test(String.fromCharCode(a)), re.test(String.fromCharCode(b))]);
+        return [hits.some(([x, y]) => x || y), hits.some(([x, y]) => x !== y)];
+      };
+      const [[ascii, asciiSplit], [latin1, latin1Split]] = [test(ASCII_PAIRS), test(LATIN1_PAIRS)];
+      probes.set(js, (r = { ascii, latin1, asciiSplit, latin1Split }));
+      return r;
+    };
+    // which letters a group can capture
+    const letters = (chars: (string | number)[], seen = new Set<number>()): { ascii: boolean; latin1: boolean } => {
+      const r = { ascii: false, latin1: false };
+      for (const c of chars) {
+        const l = typeof c === 'string' ? probe(c) : seen.has(c) ? r : letters(groupChars.get(c) ?? [], seen.add(c));
+        (r.ascii ||= l.ascii), (r.latin1 ||= l.latin1);
+      }
+      return r;
+    };
+    const refLetters = refs.filter((r) => r.caseless !== undefined).map((r) => [r, letters(groupChars.get(r.num ?? nameNum.get(r.name!) ?? 0) ?? [])] as const);
+    if (!refLetters.some(([r, l]) => r.caseless && l.ascii)) return false;
+    for (const [r, l] of refLetters) {
+      if (r.caseless && l.latin1) defer('a caseless backreference to a group that may capture non-ASCII letters');
+      if (!r.caseless && (l.ascii || l.latin1)) defer('a case-sensitive backreference to letters alongside a caseless one');
+    }
+    for (const c of stack[0].chars) {
+      const pr = typeof c === 'string' ? probe(c) : null;
+      if (pr?.asciiSplit) defer('case-sensitive letters alongside a caseless backreference');
+      if (pr?.latin1Split) defer('non-ASCII letters alongside a caseless backreference');
+    }
+    return true;
   };
 
   push(-1, '');
@@ -437,7 +514,7 @@ export function compileRegex(pattern: string, caseless = false): CompiledRegex {
     const c = p[(tok = pos)];
     const qm = c === '{' && !inQ ? /^\{(\d+)(,(\d*))?\}/.exec(p.slice(pos)) : null;
     if (inQ && p.startsWith('\\E', pos)) (inQ = false), (pos += 2);
-    else if (inQ) (leading = false), atom(lit(p.charCodeAt(pos++)), 1);
+    else if (inQ) (leading = false), char(p.charCodeAt(pos++));
     else if (f.x && XSPACE.test(c)) skipSpace();
     else if (c === '\\') escape();
     else if (c === '^') pos++, zero(f.m ? '(?:^|(?<=\\n)(?!$))' : '^');
@@ -468,7 +545,7 @@ export function compileRegex(pattern: string, caseless = false): CompiledRegex {
     } else if (c === '[') atom(parseClass(), 1);
     else if (c === '.') pos++, atom(f.s ? (globalS ? '.' : '[^]') : '[^\\n]', 1);
     else if (c === '$') pos++, zero(f.m ? '(?=\\n|$)' : '(?=\\n?$)'); // PCRE's $ also matches before a newline ending the subject
-    else atom(lit(p.charCodeAt(pos++)), 1);
+    else char(p.charCodeAt(pos++));
   }
   if (stack.length > 1) fail(NOPAREN, n);
   const [first] = lbErrors.sort((a, b) => a[0] - b[0]);
@@ -478,9 +555,10 @@ export function compileRegex(pattern: string, caseless = false): CompiledRegex {
     return num < 1 || num > bracount;
   });
   if (bad) fail(NOREF, bad.at);
+  const i = caseFlag();
   if (unsupported) cannot(unsupported);
   try {
-    return { source: pattern, regex: new RegExp(out.join(''), (globalI ? 'i' : '') + (globalS ? 's' : '')), captures: bracount, names };
+    return { source: pattern, regex: new RegExp(out.join(''), (i ? 'i' : '') + (globalS ? 's' : '')), captures: bracount, names };
   } catch (err) {
     return cannot(`this pattern (${(err as Error).message})`);
   }

@@ -1,141 +1,23 @@
 import { A, C, TAKE12, type Cf, type Module } from '../conf/module';
-import { parseErrorLog, type ErrorLogSpec } from '../conf/core';
-import { parseFlag, parseNumber, parseOffset, parseSize, parseTime } from '../conf/values';
+import { parseErrorLog } from '../conf/core';
+import { parseNumber, parseOffset, parseSize, parseTime } from '../conf/values';
 import { compileRegex, type CompiledRegex } from '../conf/regex';
 import { ConfError } from '../conf/errors';
-import { compileTemplate, staticTemplate, Template, Variables, type CompileOptions } from './variables';
-import { defaultListen, parseListen, type ListenConf } from './listen';
-import { buildLocationTree, type LocationTree } from './location-tree';
-import { httpModules } from './modules';
+import { staticTemplate } from './variables';
+import { parseListen } from './listen';
 import { registerCoreVariables } from './core-variables';
-import { addListen, buildAddressMap, type AddressMap } from './server-names';
+import { addListen } from './server-names';
+import { defineCaptures, httpBlock, location, newLocation, server } from './core-blocks';
+import {
+  compile, CORE, flag, http, once, Reason,
+  type CoreSrvConf, type HttpMainConf, type HttpModuleHooks, type LocationConf,
+} from './core-conf';
 
-// ngx_http_core_module: the http, server and location blocks and the
-// directives every location has.
+export * from './core-conf';
+export { httpBlock } from './core-blocks';
 
-/** The conf objects of one block, per module name (nginx's ctx arrays). */
-export interface HttpCtx {
-  main: Record<string, any>;
-  srv: Record<string, any>;
-  loc: Record<string, any>;
-}
-
-export interface HttpMainConf {
-  ctx: HttpCtx;
-  servers: HttpServerConf[];
-  variables: Variables;
-  /** filled after the http block: listen sockets and their servers */
-  addresses?: AddressMap;
-  /** templates to bind once every variable is known */
-  templates: Template[];
-}
-
-export interface ServerNameConf {
-  name: string;
-  regex?: CompiledRegex;
-}
-
-export interface HttpServerConf {
-  ctx: HttpCtx;
-  core: CoreSrvConf;
-  file: string;
-  line: number;
-}
-
-export interface CoreSrvConf {
-  listens: ListenConf[];
-  names: ServerNameConf[];
-  /** the location that stands for the server level */
-  loc?: LocationConf;
-  named: Map<string, LocationConf>;
-}
-
-export interface ErrorPageConf {
-  codes: number[];
-  /** =code given: the new status; 0 for "=" (status from the target) */
-  overwrite?: number;
-  uri: Template;
-}
-
-export interface LocationConf {
-  /** "" for the server level, the URI, the regex source, or "@name" */
-  name: string;
-  exact: boolean;
-  noregex: boolean;
-  named: boolean;
-  regex?: CompiledRegex;
-  /** set by modules whose location wants "uri" → "uri/" redirects (proxy_pass…) */
-  autoRedirect: boolean;
-  internal?: boolean;
-  /** every module's conf at this location */
-  confs: Record<string, any>;
-  parent?: LocationConf;
-  locations: LocationConf[];
-  tree?: LocationTree;
-  file: string;
-  line: number;
-
-  root?: Template;
-  /** true when `root` came from `alias` */
-  alias?: boolean;
-  rootFile?: string;
-  rootLine?: number;
-  defaultType?: string;
-  types?: Map<string, string>;
-  errorPages?: ErrorPageConf[];
-  keepaliveTimeout?: number;
-  keepaliveHeader?: number;
-  keepaliveRequests?: number;
-  clientMaxBodySize?: number;
-  sendfile?: boolean;
-  tcpNopush?: boolean;
-  tcpNodelay?: boolean;
-  serverTokens?: 'on' | 'off' | 'build';
-  logNotFound?: boolean;
-  errorLogs?: ErrorLogSpec[];
-}
-
-export const CORE = 'http_core';
-
-export const coreLoc = (confs: Record<string, any>): LocationConf => confs[CORE];
-
-function newLocation(name: string, file: string, line: number): LocationConf {
-  return { name, exact: false, noregex: false, named: false, autoRedirect: false, confs: {}, locations: [], file, line };
-}
-
-function createCtx(mainFrom?: HttpCtx, srvFrom?: HttpCtx): HttpCtx {
-  const ctx: HttpCtx = { main: mainFrom?.main ?? {}, srv: srvFrom?.srv ?? {}, loc: {} };
-  for (const m of httpModules()) {
-    if (!mainFrom && m.createMain) ctx.main[m.name] = m.createMain();
-    if (!srvFrom && m.createSrv) ctx.srv[m.name] = m.createSrv();
-    if (m.createLoc) ctx.loc[m.name] = m.createLoc();
-  }
-  return ctx;
-}
-
-const http = (cf: Cf): HttpMainConf => cf.cycle.confs.http;
-
-/** A setter's short reason ("invalid value"), as opposed to a value. */
-class Reason {
-  constructor(readonly text: string) {}
-}
-
-/** A directive that may appear once per level and sets one field. */
-function once<K extends keyof LocationConf>(key: K, parse: (cf: Cf) => LocationConf[K] | Reason) {
-  return (cf: Cf, conf: LocationConf): string | undefined => {
-    if (conf[key] !== undefined) return 'is duplicate';
-    const v = parse(cf);
-    if (v instanceof Reason) return v.text;
-    conf[key] = v;
-    return undefined;
-  };
-}
-
-export function flag(cf: Cf): boolean {
-  const v = parseFlag(cf.args[0]);
-  if (v === undefined) throw cf.error(`invalid value "${cf.args[0]}" in "${cf.name}" directive, it must be "on" or "off"`);
-  return v;
-}
+// ngx_http_core_module: the directives of the http, server and location
+// levels (the blocks themselves are in core-blocks.ts).
 
 /**
  * Directives that have no observable effect in nodinx, accepted as nginx
@@ -191,29 +73,6 @@ const openFileCacheCheck = (cf: Cf): string | undefined => {
   return undefined;
 };
 
-export function compile(cf: Cf, source: string, opts?: CompileOptions): Template {
-  try {
-    const t = compileTemplate(source, http(cf).variables, opts);
-    http(cf).templates.push(t);
-    return t;
-  } catch (e) {
-    if (e instanceof ConfError) throw cf.error(e.reason);
-    throw e;
-  }
-}
-
-/** Named captures become variables; a built-in name is an error there. */
-function defineCaptures(cf: Cf, regex: CompiledRegex): void {
-  for (const n of regex.names) {
-    try {
-      http(cf).variables.defineUser(n);
-    } catch (e) {
-      if (e instanceof ConfError) throw cf.error(e.reason);
-      throw e;
-    }
-  }
-}
-
 function root(cf: Cf, conf: LocationConf): string | undefined {
   const isAlias = cf.name === 'alias';
   if (conf.root !== undefined) {
@@ -236,137 +95,6 @@ function root(cf: Cf, conf: LocationConf): string | undefined {
   conf.rootFile = cf.node.file;
   conf.rootLine = cf.node.endLine;
   return undefined;
-}
-
-function location(cf: Cf, parent: LocationConf): string | undefined {
-  const ctx = cf.ctx as HttpCtx;
-  const args = cf.args;
-  const line = cf.node.endLine;
-  let name: string;
-  const loc = newLocation('', cf.node.file, line);
-  let regex: { source: string; caseless: boolean } | undefined;
-  if (args.length === 2) {
-    const mod = args[0];
-    name = args[1];
-    if (mod === '=') loc.exact = true;
-    else if (mod === '^~') loc.noregex = true;
-    else if (mod === '~') regex = { source: name, caseless: false };
-    else if (mod === '~*') regex = { source: name, caseless: true };
-    else throw cf.error(`invalid location modifier "${mod}"`);
-  } else {
-    name = args[0];
-    if (name.startsWith('=')) {
-      name = name.slice(1);
-      loc.exact = true;
-    } else if (name.startsWith('~')) {
-      const caseless = name[1] === '*';
-      name = name.slice(caseless ? 2 : 1);
-      if (name === '') throw cf.error(`"location" directive requires a modifier and a regex`);
-      regex = { source: name, caseless };
-    } else if (name.startsWith('@')) {
-      loc.named = true;
-    }
-  }
-  loc.name = name;
-  if (regex) {
-    try {
-      loc.regex = compileRegex(regex.source, regex.caseless);
-    } catch (e) {
-      throw cf.error((e as Error).message);
-    }
-    defineCaptures(cf, loc.regex);
-  }
-
-  if (cf.cmdType === C.HTTP_LOC) {
-    if (parent.exact) throw cf.error(`location "${name}" cannot be inside the exact location "${parent.name}"`);
-    if (parent.named) throw cf.error(`location "${name}" cannot be inside the named location "${parent.name}"`);
-    if (loc.named) throw cf.error(`named location "${name}" can be on the server level only`);
-    if (!loc.regex && !name.startsWith(parent.name)) {
-      throw cf.error(`location "${name}" is outside location "${parent.name}"`);
-    }
-  }
-
-  const newCtx: HttpCtx = createCtx(ctx, ctx);
-  loc.confs = newCtx.loc;
-  newCtx.loc[CORE] = Object.assign(newCtx.loc[CORE], loc);
-  const self = coreLoc(newCtx.loc);
-  self.parent = parent;
-  if (self.named) {
-    const srv: CoreSrvConf = ctx.srv[CORE];
-    srv.named.set(self.name, self);
-  } else {
-    parent.locations.push(self);
-  }
-  cf.block(cf.node.block!, C.HTTP_LOC, 'http', newCtx);
-  return undefined;
-}
-
-function server(cf: Cf): string | undefined {
-  const main = http(cf);
-  const ctx = createCtx(main.ctx);
-  const loc = coreLoc(ctx.loc);
-  loc.confs = ctx.loc;
-  const srv: CoreSrvConf = ctx.srv[CORE];
-  srv.loc = loc;
-  main.servers.push({ ctx, core: srv, file: cf.node.file, line: cf.node.endLine });
-  cf.block(cf.node.block!, C.HTTP_SRV, 'http', ctx);
-  if (srv.listens.length === 0) {
-    const ls = defaultListen({ file: cf.node.file, line: cf.node.endLine });
-    srv.listens.push(ls);
-    addListen(cf, main, main.servers[main.servers.length - 1], ls);
-  }
-  if (srv.names.length === 0) srv.names.push({ name: '' });
-  return undefined;
-}
-
-export function httpBlock(cf: Cf): string | undefined {
-  if (cf.cycle.confs.http) return 'is duplicate';
-  cf.cycle.confs.core.modulesUsed = true;
-  const ctx = createCtx();
-  const main: HttpMainConf = { ctx, servers: [], variables: new Variables(), templates: [] };
-  cf.cycle.confs.http = main;
-  const top = coreLoc(ctx.loc);
-  top.confs = ctx.loc;
-  for (const m of httpModules()) m.preconfiguration?.(main);
-  cf.block(cf.node.block!, C.HTTP_MAIN, 'http', ctx);
-  postConfiguration(cf, main);
-  return undefined;
-}
-
-/** After the http block: merge levels, build location trees and the address map. */
-function postConfiguration(cf: Cf, main: HttpMainConf): void {
-  const mergeCf = {
-    error: (reason: string, file?: string, line?: number) => new ConfError(reason, file, line),
-    fullName: (name: string, confPrefix?: boolean) => cf.fullName(name, confPrefix),
-  };
-  const modules = httpModules();
-  for (const s of main.servers) {
-    for (const m of modules) {
-      if (m.mergeSrv) m.mergeSrv(main.ctx.srv[m.name], s.ctx.srv[m.name], mergeCf);
-    }
-    mergeLocations(main.ctx.loc, s.ctx.loc, modules, mergeCf);
-    for (const named of s.core.named.values()) mergeLocations(s.ctx.loc, named.confs, modules, mergeCf);
-  }
-  for (const s of main.servers) {
-    const loc = s.core.loc!;
-    loc.tree = buildLocationTree(loc.locations);
-  }
-  main.addresses = buildAddressMap(main, (reason, file, line) => {
-    cf.cycle.warnings.push(new ConfError(reason, file, line, 'warn'));
-  });
-  for (const m of modules) m.postconfiguration?.(main, mergeCf);
-  main.variables.checkUsed();
-  for (const t of main.templates) t.bind();
-}
-
-function mergeLocations(
-  parent: Record<string, any>,
-  child: Record<string, any>,
-  modules: ReturnType<typeof httpModules>,
-  mergeCf: Parameters<NonNullable<Module['mergeLoc']>>[2],
-): void {
-  for (const m of modules) if (m.mergeLoc) m.mergeLoc(parent[m.name], child[m.name], mergeCf);
-  for (const nested of coreLoc(child).locations) mergeLocations(child, nested.confs, modules, mergeCf);
 }
 
 const INHERITED: Array<keyof LocationConf> = [
@@ -557,7 +285,7 @@ export const httpCoreModule: Module & HttpModuleHooks = {
     {
       name: 'internal',
       type: C.HTTP_LOC | A.NOARGS,
-      set(cf, conf: LocationConf) {
+      set(_cf, conf: LocationConf) {
         if (conf.internal !== undefined) return 'is duplicate';
         conf.internal = true;
         return undefined;
@@ -599,10 +327,3 @@ export const httpCoreModule: Module & HttpModuleHooks = {
     accepted('reset_timedout_connection', C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | A.FLAG),
   ],
 };
-
-/** Hooks an http module may have beyond nginx's create/merge. */
-export interface HttpModuleHooks {
-  preconfiguration?(main: HttpMainConf): void;
-  postconfiguration?(main: HttpMainConf, cf: { error(reason: string, file?: string, line?: number): ConfError }): void;
-}
-

@@ -1,0 +1,140 @@
+import type { Cf } from '../conf/module';
+import type { ErrorLogSpec } from '../conf/core';
+import type { CompiledRegex } from '../conf/regex';
+import { ConfError } from '../conf/errors';
+import { parseFlag } from '../conf/values';
+import { compileTemplate, Template, Variables, type CompileOptions } from './variables';
+import type { ListenConf } from './listen';
+import type { LocationTree } from './location-tree';
+import type { AddressMap } from './server-names';
+
+// The typed model of the http block (ngx_http_core_module's confs) and the
+// helpers every http module's setters use.
+
+/** The conf objects of one block, per module name (nginx's ctx arrays). */
+export interface HttpCtx {
+  main: Record<string, any>;
+  srv: Record<string, any>;
+  loc: Record<string, any>;
+}
+
+export interface HttpMainConf {
+  ctx: HttpCtx;
+  servers: HttpServerConf[];
+  variables: Variables;
+  /** filled after the http block: listen sockets and their servers */
+  addresses?: AddressMap;
+  /** templates to bind once every variable is known */
+  templates: Template[];
+}
+
+export interface ServerNameConf {
+  name: string;
+  regex?: CompiledRegex;
+}
+
+export interface HttpServerConf {
+  ctx: HttpCtx;
+  core: CoreSrvConf;
+  file: string;
+  line: number;
+}
+
+export interface CoreSrvConf {
+  listens: ListenConf[];
+  names: ServerNameConf[];
+  /** the location that stands for the server level */
+  loc?: LocationConf;
+  named: Map<string, LocationConf>;
+}
+
+export interface ErrorPageConf {
+  codes: number[];
+  /** =code given: the new status; 0 for "=" (status from the target) */
+  overwrite?: number;
+  uri: Template;
+}
+
+export interface LocationConf {
+  /** "" for the server level, the URI, the regex source, or "@name" */
+  name: string;
+  exact: boolean;
+  noregex: boolean;
+  named: boolean;
+  regex?: CompiledRegex;
+  /** set by modules whose location wants "uri" → "uri/" redirects (proxy_pass…) */
+  autoRedirect: boolean;
+  internal?: boolean;
+  /** every module's conf at this location */
+  confs: Record<string, any>;
+  parent?: LocationConf;
+  locations: LocationConf[];
+  tree?: LocationTree;
+  file: string;
+  line: number;
+
+  root?: Template;
+  /** true when `root` came from `alias` */
+  alias?: boolean;
+  rootFile?: string;
+  rootLine?: number;
+  defaultType?: string;
+  types?: Map<string, string>;
+  errorPages?: ErrorPageConf[];
+  keepaliveTimeout?: number;
+  keepaliveHeader?: number;
+  keepaliveRequests?: number;
+  clientMaxBodySize?: number;
+  sendfile?: boolean;
+  tcpNopush?: boolean;
+  tcpNodelay?: boolean;
+  serverTokens?: 'on' | 'off' | 'build';
+  logNotFound?: boolean;
+  errorLogs?: ErrorLogSpec[];
+}
+
+export const CORE = 'http_core';
+
+export const coreLoc = (confs: Record<string, any>): LocationConf => confs[CORE];
+
+
+export const http = (cf: Cf): HttpMainConf => cf.cycle.confs.http;
+
+/** A setter's short reason ("invalid value"), as opposed to a value. */
+export class Reason {
+  constructor(readonly text: string) {}
+}
+
+/** A directive that may appear once per level and sets one field. */
+export function once<K extends keyof LocationConf>(key: K, parse: (cf: Cf) => LocationConf[K] | Reason) {
+  return (cf: Cf, conf: LocationConf): string | undefined => {
+    if (conf[key] !== undefined) return 'is duplicate';
+    const v = parse(cf);
+    if (v instanceof Reason) return v.text;
+    conf[key] = v;
+    return undefined;
+  };
+}
+
+export function flag(cf: Cf): boolean {
+  const v = parseFlag(cf.args[0]);
+  if (v === undefined) throw cf.error(`invalid value "${cf.args[0]}" in "${cf.name}" directive, it must be "on" or "off"`);
+  return v;
+}
+
+export function compile(cf: Cf, source: string, opts?: CompileOptions): Template {
+  try {
+    const t = compileTemplate(source, http(cf).variables, opts);
+    http(cf).templates.push(t);
+    return t;
+  } catch (e) {
+    if (e instanceof ConfError) throw cf.error(e.reason);
+    throw e;
+  }
+}
+
+/** Hooks an http module may have beyond nginx's create/merge. */
+export interface HttpModuleHooks {
+  preconfiguration?(main: HttpMainConf): void;
+  postconfiguration?(main: HttpMainConf, cf: { error(reason: string, file?: string, line?: number): ConfError }): void;
+}
