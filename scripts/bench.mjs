@@ -2,7 +2,8 @@
 // npm run bench: nodinx beside nginx on the same work, in the same run, as
 // ratios (absolute figures on a shared 2-core machine mean little).
 // Sections: config load (issue "Config language"); others join as they land.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -83,5 +84,54 @@ function benchConfigLoad() {
   console.log(`target: 10,000 servers / 50,000 locations under 2000 ms: ${Number(last[3]) < 2000 ? 'met' : 'NOT met'} (${last[3]} ms)`);
 }
 
+function freePort() {
+  return new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function connects(port) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => (s.destroy(), resolve(true)));
+    s.on('error', () => resolve(false));
+  });
+}
+
+/** Milliseconds from spawn to an accepted TCP connection. */
+async function timeToListen(cmd, args) {
+  const t0 = process.hrtime.bigint();
+  const child = spawn(cmd, args, { stdio: 'ignore' });
+  const m = /127\.0\.0\.1:(\d+)/.exec(fs.readFileSync(args[args.indexOf('-c') + 1], 'utf8'));
+  while (!(await connects(Number(m[1])))) await new Promise((r) => setTimeout(r, 1));
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  return ms;
+}
+
+async function benchStartup() {
+  const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'nodinx-bench-')));
+  fs.mkdirSync(path.join(dir, 'logs'));
+  const rows = [];
+  const runs = { nodinx: [], nginx: [] };
+  for (let k = 0; k < 7; k++) {
+    const port = await freePort();
+    const conf = path.join(dir, 'nginx.conf');
+    fs.writeFileSync(conf, `events {}\nhttp {\n  access_log logs/access.log;\n  server { listen 127.0.0.1:${port}; location / { root html; } }\n}\n`);
+    const common = ['-p', dir + '/', '-e', path.join(dir, 'logs/error.log'), '-c', conf];
+    runs.nodinx.push(await timeToListen(process.execPath, [path.join(ROOT, 'bin/nodinx'), ...common, '-g', 'daemon off;']));
+    if (haveNginx) runs.nginx.push(await timeToListen(NGINX, [...common, '-g', `daemon off; master_process off; pid ${dir}/nginx.pid;`]));
+  }
+  const a = median(runs.nodinx), b = haveNginx ? median(runs.nginx) : NaN;
+  rows.push(['small config', a.toFixed(0), Number.isNaN(b) ? '-' : b.toFixed(0), Number.isNaN(b) ? '-' : (a / b).toFixed(1)]);
+  table('Start-up: spawn to first accepted connection (median of 7)', ['config', 'nodinx ms', 'nginx ms', 'nodinx/nginx'], rows);
+  console.log(`target: well under 300 ms: ${a < 300 ? 'met' : 'NOT met'} (${a.toFixed(0)} ms)`);
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
 if (!fs.existsSync(path.join(ROOT, 'dist/conf/load.js'))) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'inherit' });
+await benchStartup();
 benchConfigLoad();

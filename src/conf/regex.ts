@@ -476,7 +476,7 @@ export function compileRegex(pattern: string, caseless = false): CompiledRegex {
     const probe = (js: string) => {
       let r = probes.get(js);
       if (r) return r;
-      const re = new RegExp(`^(?:${js})$`, globalS ? 's' : '');
+      const re = new RegExp(`^(?:${js})$`);
       const test = (pairs: [number, number][]): [boolean, boolean] => {
         const hits = pairs.map(([a, b]) => [re.test(String.fromCharCode(a)), re.test(String.fromCharCode(b))]);
         return [hits.some(([x, y]) => x || y), hits.some(([x, y]) => x !== y)];
@@ -485,7 +485,7 @@ export function compileRegex(pattern: string, caseless = false): CompiledRegex {
       probes.set(js, (r = { ascii, latin1, asciiSplit, latin1Split }));
       return r;
     };
-    // which letters a group can capture
+    // which letters a group can capture; seen guards (a\1), which is refused anyway
     const letters = (chars: (string | number)[], seen = new Set<number>()): { ascii: boolean; latin1: boolean } => {
       const r = { ascii: false, latin1: false };
       for (const c of chars) {

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { HttpServerConf, LocationConf } from './core-module';
 import type { AddrEntry } from './server-names';
 import type { ClientQuirks } from './error-pages';
-import type { HttpContext } from './phases';
+import type { HttpContext } from './http-context';
 
 /**
  * The request as modules see it, after ngx_http_request_t: what the client
@@ -130,6 +130,22 @@ export interface HttpConnection {
   /** the cycle's prefix, for relative paths built at run time */
   prefix: string;
 }
+
+/** The handler started (or finished) the response itself. */
+export const DONE = 0;
+
+/** What a phase handler returns: undefined to go on, a status, or a redirect. */
+export type Outcome = number | Redirect | undefined;
+
+export type Redirect =
+  /** internal redirect: the phases again from the server rewrite phase */
+  | { kind: 'uri' }
+  /** to a named location: from the rewrite phase, in that location */
+  | { kind: 'named'; loc: LocationConf }
+  /** the URI changed in the rewrite phase: search the location again */
+  | { kind: 'find' };
+
+export type PhaseHandler = (r: HttpRequest) => Outcome | Promise<Outcome>;
 
 export function newOutHeaders(): OutHeaders {
   return { contentLength: -1, lastModified: -1, headers: [] };

@@ -7,7 +7,7 @@ import { LOG } from './log-module';
 import type { LocationConf } from './core-module';
 import type { ListenConf } from './listen';
 import type { PortEntry } from './server-names';
-import { HttpContext } from './phases';
+import { HttpContext } from './http-context';
 import { Listener, type ListenerOwner } from './server';
 import { errText } from './access-log';
 

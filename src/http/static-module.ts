@@ -3,12 +3,12 @@ import * as path from 'node:path';
 import { pipeline } from 'node:stream';
 import type { LocationConf } from './core-module';
 import { INDEX, type IndexLocConf } from './index-module';
-import type { HttpRequest } from './request';
+import { DONE, type HttpRequest, type Outcome } from './request';
 import type { Template } from './variables';
 import { errText } from './access-log';
-import {
-  DONE, logError, sendHeader, internalRedirect, type Outcome,
-} from './phases';
+import { logError } from './http-context';
+import { sendHeader } from './header-filter';
+import { internalRedirect } from './find-config';
 
 // ngx_http_static_module and ngx_http_index_module at run time, and
 // ngx_http_map_uri_to_path: how a URI becomes a file under root or alias.

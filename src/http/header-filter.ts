@@ -1,0 +1,65 @@
+import { DONE, type HttpRequest } from './request';
+import { serverHeader, statusText } from './error-pages';
+import { httpDate, httpDateNow } from './core-variables';
+import { notModified } from './not-modified-filter';
+import { rangeFilter } from './range-filter';
+
+// ngx_http_header_filter_module: the header filters every response passes,
+// then the status line and headers in nginx's order on the wire.
+
+/**
+ * ngx_http_send_header: the header filters, then the response head on the
+ * wire. Returns DONE, or a status to finalize with instead (412, 416).
+ */
+export function sendHeader(r: HttpRequest): number {
+  if (r.errStatus) r.status = r.errStatus;
+  if (r.status === 200) {
+    const rc = notModified(r) ?? rangeFilter(r);
+    if (rc !== undefined) return rc;
+  }
+  const out = r.out;
+  const status = r.status;
+  if (status === 304 || status === 204) r.headerOnly = true;
+  if (status === 204) {
+    out.contentType = undefined;
+    out.lastModified = -1;
+    out.contentLength = -1;
+  }
+  const loc = r.loc ?? r.server.core.loc!;
+  const h: string[] = ['Server', serverHeader(loc.serverTokens ?? 'on'), 'Date', httpDateNow()];
+  if (out.contentType !== undefined) h.push('Content-Type', out.contentType);
+  if (out.contentLength >= 0) h.push('Content-Length', String(out.contentLength));
+  if (out.lastModified !== -1 && (status === 200 || status === 206 || status === 304)) {
+    h.push('Last-Modified', httpDate(out.lastModified));
+  }
+  const relative = out.location !== undefined && out.location.startsWith('/');
+  if (relative) h.push('Location', absoluteLocation(r, out.location!));
+  h.push('Connection', r.keepalive ? 'keep-alive' : 'close');
+  if (r.keepalive && loc.keepaliveHeader) h.push('Keep-Alive', `timeout=${loc.keepaliveHeader}`);
+  // a full URL stays where it was added among the other headers
+  if (out.location !== undefined && !relative) h.push('Location', out.location);
+  if (out.etag !== undefined) h.push('ETag', out.etag);
+  for (const [k, v] of out.headers) h.push(k, v);
+  if (out.acceptRanges) h.push('Accept-Ranges', 'bytes');
+  const res = r.res;
+  res.sendDate = false;
+  try {
+    res.writeHead(status, statusText(status), h);
+  } catch {
+    // a value Node refuses (a control character): drop the offending headers
+    for (let i = h.length - 1; i > 0; i -= 2) if (/[^\t\x20-\x7e\x80-\xff]/.test(h[i])) h.splice(i - 1, 2);
+    res.writeHead(status, statusText(status), h);
+  }
+  r.headerSent = true;
+  r.headerBytes = Buffer.byteLength((res as unknown as { _header: string })._header ?? '', 'latin1');
+  return DONE;
+}
+
+/** absolute_redirect: "http://host[:port]" before a Location that starts with "/". */
+function absoluteLocation(r: HttpRequest, location: string): string {
+  if (!location.startsWith('/')) return location;
+  const conn = r.conn;
+  const host = r.host || conn.localAddr;
+  const port = conn.localPort === '80' || conn.localPort === '' ? '' : ':' + conn.localPort;
+  return `http://${host.includes(':') && !host.startsWith('[') ? '[' + host + ']' : host}${port}${location}`;
+}
