@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { testConfig } from '../src/cli/test-config';
+import { fromBytes } from '../src/conf/bytes';
 import { allCases, materialize } from './helpers/golden';
 
 // Every case of the corpus through the same path as `nodinx -t`. The verdict
@@ -20,7 +21,8 @@ describe('golden config corpus', () => {
     const dir = materialize(c);
     try {
       const r = testConfig({ prefix: dir, confFile: path.join(dir, 'nginx.conf') });
-      const verdict = r.error ? r.error.text.split(dir).join('{dir}') : 'ok';
+      // messages are byte strings; the corpus is UTF-8 text
+      const verdict = r.error ? fromBytes(r.error.text).split(dir).join('{dir}') : 'ok';
       if (c.nodinx !== undefined) {
         // a recorded difference must be an unsupported directive, nothing else
         expect(c.nodinx).toMatch(/is not supported by nodinx|not supported by nodinx/);

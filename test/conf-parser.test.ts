@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig, type ConfNode } from '../src/conf/parser';
 import { parseOffset, parseSize, parseTime } from '../src/conf/values';
+import { toBytes } from '../src/conf/bytes';
 
 // The lexer and parser against a table of inputs whose tokens nginx 1.22
 // was seen to produce (see the golden corpus for the error wording).
@@ -29,7 +30,7 @@ describe('lexer', () => {
     ['a\r\n  b # c\r\n  ;', ['a', 'b']],
     ['a \\;b;', ['a', '\\;b']],
     ['"quoted name" x;', ['quoted name', 'x']],
-    ['a "é ☃ 日本";', ['a', 'é ☃ 日本']],
+    ['a "é ☃ 日本";', ['a', toBytes('é ☃ 日本')]], // words are byte strings, as nginx's
   ])('%j', (text, expected) => {
     const r = parse(text.endsWith('{') || text.startsWith('if') ? text + ' {}' : text);
     expect(r.error).toBeUndefined();

@@ -6,6 +6,7 @@ import { loadConfig } from '../src/conf/load';
 import { coreLoc, type HttpMainConf } from '../src/http/core-module';
 import { findLocation, Found } from '../src/http/location-tree';
 import { findServer, type AddrEntry } from '../src/http/server-names';
+import { toBytes } from '../src/conf/bytes';
 
 // Server and location selection on the examples of nginx's documentation
 // ("How nginx processes a request", "Server names", the location directive),
@@ -95,6 +96,13 @@ describe('nested, longest prefix, regex order, named, redirects', () => {
     ['/exactly', 'exactprefix'],
     ['/@named', 'root'], // a named location is never matched by URI
   ])('%s → %s', (uri, want) => expect(answer(http, 'localhost', uri)).toBe(want));
+
+  it('compares bytes, as nginx: a UTF-8 literal in a regex matches the URI bytes', () => {
+    const utf = load(`server { listen 8080;\n location ~ ^/caf\u00e9/ { root regex; }\n location /na\u00efve/ { root prefix; } }`);
+    // the URI as the runtime holds it: one char per byte of the decoded path
+    expect(answer(utf, 'localhost', toBytes('/café/x'))).toBe('regex');
+    expect(answer(utf, 'localhost', toBytes('/naïve/y'))).toBe('prefix');
+  });
 
   it('duplicate locations are refused with nginx message', () => {
     expect(() => load(`server { listen 8080;\n location /x { }\n location /x { } }`)).toThrow(/^duplicate location "\/x" in .*nginx\.conf:5$/);

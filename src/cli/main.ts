@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfError, sysErrorText } from '../conf/errors';
+import { fsPath, toBytes } from '../conf/bytes';
 import { loadConfig } from '../conf/load';
 import { crossplaneJson, dumpFiles } from '../conf/dump';
 import { parseConfig } from '../conf/parser';
@@ -46,7 +47,7 @@ function loadOptions(o: Options) {
 function test(o: Options, out: Console): number {
   const opts = loadOptions(o);
   const r = testConfig({ ...opts, errorLog: o.errorLog });
-  const confFile = path.resolve(path.resolve(opts.prefix), opts.confFile);
+  const confFile = toBytes(path.resolve(path.resolve(opts.prefix), opts.confFile));
   for (const w of r.warnings) out.error(w.text);
   if (r.error) {
     // nginx prints "syntax is ok" before errors found after parsing
@@ -89,7 +90,7 @@ function signal(o: Options, sig: Signal, out: Console): number {
   }
   let text: string;
   try {
-    text = fs.readFileSync(pidFile, 'latin1');
+    text = fs.readFileSync(fsPath(pidFile), 'latin1');
   } catch (e) {
     return say('error', `open() "${pidFile}" failed ${sysErrorText(e as NodeJS.ErrnoException)}`);
   }
@@ -111,7 +112,7 @@ function signal(o: Options, sig: Signal, out: Console): number {
 function parseCommand(argv: string[]): number {
   const o = parseOptions(argv);
   const { prefix, confFile } = loadOptions(o);
-  const file = path.resolve(path.resolve(prefix), confFile);
+  const file = toBytes(path.resolve(path.resolve(prefix), confFile));
   const result = parseConfig(file, { confPrefix: path.dirname(file) });
   process.stdout.write(JSON.stringify(crossplaneJson(result), null, 2) + '\n');
   return result.error ? 1 : 0;

@@ -1,23 +1,24 @@
 import * as fs from 'node:fs';
 import type { ConfNode, ParseResult } from './parser';
+import { fromBytes, fsPath } from './bytes';
 
 // Three ways out of a parse: -T's file dump, crossplane's JSON for tools,
 // and config text rebuilt from a tree (parse → dump → parse is the identity).
 
-/** -T: each file as read, under nginx's header. */
-export function dumpFiles(parse: ParseResult): string {
-  let out = '';
+/** -T: each file's bytes as read, under nginx's header. */
+export function dumpFiles(parse: ParseResult): Buffer {
+  const out: Buffer[] = [];
   for (const f of parse.files) {
     if (f.file === '') continue;
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = fs.readFileSync(f.file, 'utf8');
+      bytes = fs.readFileSync(fsPath(f.file));
     } catch {
       continue;
     }
-    out += `# configuration file ${f.file}:\n${text}\n`;
+    out.push(Buffer.from(`# configuration file ${f.file}:\n`, 'latin1'), bytes, Buffer.from('\n'));
   }
-  return out;
+  return Buffer.concat(out);
 }
 
 interface JsonDirective {
@@ -32,7 +33,7 @@ function jsonNodes(nodes: ConfNode[]): JsonDirective[] {
   const out: JsonDirective[] = [];
   for (const n of nodes) {
     if (n.error) continue;
-    const d: JsonDirective = { directive: n.directive, line: n.line, args: n.args };
+    const d: JsonDirective = { directive: fromBytes(n.directive), line: n.line, args: n.args.map(fromBytes) };
     if (n.includes) d.includes = n.includes;
     if (n.block) d.block = jsonNodes(n.block);
     out.push(d);
@@ -42,13 +43,17 @@ function jsonNodes(nodes: ConfNode[]): JsonDirective[] {
 
 /** crossplane's payload: {status, errors, config: [{file, status, errors, parsed}]} */
 export function crossplaneJson(parse: ParseResult): object {
-  const err = (e: NonNullable<ParseResult['error']>) => ({ file: e.file ?? null, line: e.line ?? null, error: e.message });
+  const err = (e: NonNullable<ParseResult['error']>) => ({
+    file: e.file === undefined ? null : fromBytes(e.file),
+    line: e.line ?? null,
+    error: fromBytes(e.message),
+  });
   const files = parse.files.filter((f) => f.file !== '');
   return {
     status: parse.error ? 'failed' : 'ok',
     errors: parse.error ? [err(parse.error)] : [],
     config: files.map((f) => ({
-      file: f.file,
+      file: fromBytes(f.file),
       status: f.error ? 'failed' : 'ok',
       errors: f.error ? [err(f.error)] : [],
       parsed: jsonNodes(f.parsed),

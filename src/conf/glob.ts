@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fsPath } from './bytes';
 
 // glob(3) as nginx calls it for `include`: *, ? and [...] within one path
 // segment, no match for leading dots, results in byte order (nginx runs in
@@ -28,7 +29,7 @@ function segmentRegex(segment: string): RegExp {
 
 const hasMagic = (s: string): boolean => /[*?[]/.test(s);
 
-const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
+const byteOrder = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 export function globSync(pattern: string): string[] {
   const absolute = path.isAbsolute(pattern);
@@ -41,12 +42,12 @@ export function globSync(pattern: string): string[] {
     for (const dir of candidates) {
       if (!hasMagic(seg)) {
         const p = path.join(dir, seg);
-        if (fs.existsSync(p)) next.push(p);
+        if (fs.existsSync(fsPath(p))) next.push(p);
         continue;
       }
       let names: string[];
       try {
-        names = fs.readdirSync(dir);
+        names = fs.readdirSync(fsPath(dir), { encoding: 'latin1' });
       } catch {
         continue;
       }
@@ -59,7 +60,7 @@ export function globSync(pattern: string): string[] {
         const p = dir.endsWith('/') ? dir + name : `${dir}/${name}`;
         if (!last) {
           try {
-            if (!fs.statSync(p).isDirectory()) continue;
+            if (!fs.statSync(fsPath(p)).isDirectory()) continue;
           } catch {
             continue;
           }

@@ -202,15 +202,19 @@ export class Lexer {
     return this.decode(raw);
   }
 
+  /**
+   * Words stay byte strings, as nginx compares bytes; they must be valid
+   * UTF-8 all the same, so that what nodinx says about them is readable.
+   */
   private decode(latin1: string): string {
-    // fast path: pure ASCII needs no decoding
     // eslint-disable-next-line no-control-regex
     if (!/[^\x00-\x7f]/.test(latin1)) return latin1;
     try {
-      return utf8.decode(Buffer.from(latin1, 'latin1'));
+      utf8.decode(Buffer.from(latin1, 'latin1'));
     } catch {
       throw this.error('invalid UTF-8 sequence in a parameter');
     }
+    return latin1;
   }
 
   /**

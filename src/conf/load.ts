@@ -1,6 +1,7 @@
 import * as path from 'node:path';
 import { Analyzer, DirectiveTable } from './analyzer';
 import { ConfError } from './errors';
+import { toBytes } from './bytes';
 import { coreModule, createCoreConf, createEventsConf, eventsModule, type CoreConf, type EventsConf } from './core';
 import type { CycleConf, Module } from './module';
 import { parseConfig, type ParseResult } from './parser';
@@ -39,8 +40,8 @@ export function directiveTable(): DirectiveTable {
 }
 
 export function resolvePaths(opts: LoadOptions): { prefix: string; confFile: string; confPrefix: string } {
-  const prefix = path.resolve(opts.prefix);
-  const confFile = path.resolve(prefix, opts.confFile);
+  const prefix = toBytes(path.resolve(opts.prefix));
+  const confFile = path.resolve(prefix, toBytes(opts.confFile));
   return { prefix, confFile, confPrefix: path.dirname(confFile) };
 }
 

@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { ConfError, sysErrorText } from './errors';
 import { Lexer, Rc } from './lexer';
 import { globSync } from './glob';
+import { fsPath } from './bytes';
 
 // Stage two of three (lexer → parser → analyzer): statements into a tree,
 // includes expanded. The parser knows no directive but `include` and the
@@ -60,7 +61,7 @@ class StopParse extends Error {
 export function parseConfig(mainFile: string, options: ParseOptions): ParseResult {
   const result: ParseResult = { files: [] };
   const active = new Set<string>();
-  const readFile = options.readFile ?? ((f: string) => fs.readFileSync(f));
+  const readFile = options.readFile ?? ((f: string) => fs.readFileSync(fsPath(f)));
   // the lists being filled, innermost last: where a sentinel goes on error
   const open: ConfNode[][] = [];
 

@@ -52,7 +52,6 @@ export function escapeJson(s: string): string {
 }
 
 /** Config text is UTF-8 read into JS strings; lines are bytes, one char each. */
-const toBytes = (s: string): string => (/[^\x00-\x7f]/.test(s) ? Buffer.from(s, 'utf8').toString('latin1') : s);
 
 const compiled = new WeakMap<LogFormat, { ops: Op[]; escape: LogEscape }>();
 
@@ -61,7 +60,7 @@ function compileFormat(format: LogFormat): { ops: Op[]; escape: LogEscape } {
   if (!c) {
     const t = format.template as Template & { parts: Op[] };
     t.bind();
-    c = { ops: t.parts.map((p) => (typeof p === 'string' ? toBytes(p) : p)), escape: format.escape };
+    c = { ops: t.parts.slice(), escape: format.escape };
     compiled.set(format, c);
   }
   return c;

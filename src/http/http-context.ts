@@ -65,7 +65,7 @@ export function logError(r: HttpRequest, level: LogLevel, message: string, actio
   if (host !== undefined) line += `, host: "${host}"`;
   const referer = headerIn(r, 'referer');
   if (referer !== undefined) line += `, referrer: "${referer}"`;
-  log.log(level, /[\x80-\xff]/.test(line) ? Buffer.from(line, 'latin1').toString('utf8') : line);
+  log.log(level, line);
 }
 
 /** ngx_http_log_request: the access logs of the final location. */

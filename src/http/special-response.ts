@@ -24,13 +24,12 @@ export function specialResponse(r: HttpRequest, code: number): Outcome {
 }
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-const toBytes = (s: string): string => (/[^\x00-\x7f]/.test(s) ? Buffer.from(s, 'utf8').toString('latin1') : s);
 
 /** ngx_http_send_error_page. */
 function sendErrorPage(r: HttpRequest, ep: ErrorPageConf): Outcome {
   const overwrite = ep.overwrite;
   if (overwrite !== undefined) r.errStatus = overwrite;
-  const uri = toBytes(ep.uri.isStatic ? ep.uri.source : ep.uri.run(r));
+  const uri = ep.uri.isStatic ? ep.uri.source : ep.uri.run(r);
   if (uri.startsWith('/')) {
     const q = uri.indexOf('?');
     if (r.method !== 'HEAD') r.method = 'GET';

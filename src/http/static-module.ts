@@ -28,7 +28,6 @@ interface RootInfo {
 }
 
 const roots = new WeakMap<LocationConf, RootInfo>();
-const toBytes = (s: string): string => (/[^\x00-\x7f]/.test(s) ? Buffer.from(s, 'utf8').toString('latin1') : s);
 
 function rootInfo(loc: LocationConf): RootInfo {
   let info = roots.get(loc);
@@ -42,20 +41,20 @@ function rootInfo(loc: LocationConf): RootInfo {
     aliasLen = def.regex ? -1 : def.name.length;
   }
   info = { template, alias: !!loc.alias, aliasLen };
-  if (template.isStatic) info.fixed = toBytes(template.run(undefined as unknown as HttpRequest));
+  if (template.isStatic) info.fixed = template.run(undefined as unknown as HttpRequest);
   roots.set(loc, info);
   return info;
 }
 
 function fullName(r: HttpRequest, p: string): string {
-  return p.startsWith('/') ? p : toBytes(r.conn.prefix) + '/' + p;
+  return p.startsWith('/') ? p : r.conn.prefix + '/' + p;
 }
 
 /** $document_root: the root (or alias) of the location, variables evaluated. */
 export function documentRoot(r: HttpRequest): string | undefined {
   if (!r.loc?.root) return undefined;
   const info = rootInfo(r.loc);
-  return info.fixed ?? fullName(r, toBytes(info.template.run(r)));
+  return info.fixed ?? fullName(r, info.template.run(r));
 }
 
 export interface MappedPath {
@@ -71,7 +70,7 @@ export function mapUriToPath(r: HttpRequest): MappedPath | undefined {
   const loc = r.loc;
   if (!loc?.root) return undefined;
   const info = rootInfo(loc);
-  const root = info.fixed ?? fullName(r, toBytes(info.template.run(r)));
+  const root = info.fixed ?? fullName(r, info.template.run(r));
   if (!info.alias) return { path: root + r.uri, root: root.length };
   if (info.aliasLen < 0) return { path: root, root: root.length };
   const rest = r.uri.length > info.aliasLen ? r.uri.slice(info.aliasLen) : '';
@@ -143,7 +142,7 @@ async function indexHandler(r: HttpRequest): Promise<Outcome> {
   let dirTested = false;
   let mapped: MappedPath | undefined;
   for (const t of indices) {
-    const name = toBytes(t.isStatic ? t.source : t.run(r));
+    const name = t.isStatic ? t.source : t.run(r);
     if (name.startsWith('/')) return internalRedirect(r, name, r.args, r.hasArgs);
     mapped ??= mapUriToPath(r);
     if (!mapped) return 500;

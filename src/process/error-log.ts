@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import type { LogLevel } from '../conf/errors';
 import { LOG_LEVELS, type ErrorLogSpec } from '../conf/core';
+import { fsPath } from '../conf/bytes';
 
 // The error log in nginx's line format, so that tools reading nginx's
 // error.log read nodinx's:  2024/01/02 03:04:05 [error] 123#123: message
@@ -25,7 +26,7 @@ export class ErrorLog {
     const sinks: Sink[] = [];
     try {
       for (const spec of specs) {
-        const fd = spec.file === 'stderr' ? 2 : fs.openSync(spec.file, 'a', 0o644);
+        const fd = spec.file === 'stderr' ? 2 : fs.openSync(fsPath(spec.file), 'a', 0o644);
         sinks.push({ file: spec.file, fd, level: LOG_LEVELS.indexOf(spec.level) });
       }
     } catch (e) {
@@ -42,7 +43,7 @@ export class ErrorLog {
     for (const s of this.sinks) {
       if (s.fd === 2) continue;
       try {
-        const fd = fs.openSync(s.file, 'a', 0o644);
+        const fd = fs.openSync(fsPath(s.file), 'a', 0o644);
         fs.closeSync(s.fd);
         s.fd = fd;
       } catch (e) {
@@ -62,7 +63,7 @@ export class ErrorLog {
     for (const s of this.sinks) {
       if (l > s.level) continue;
       try {
-        fs.writeSync(s.fd, line);
+        fs.writeSync(s.fd, Buffer.from(line, 'latin1'));
       } catch {
         // a full disk must not take requests down with it
       }

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfError, sysErrorText } from '../conf/errors';
+import { fsPath } from '../conf/bytes';
 import type { Cycle } from '../conf/load';
 import type { ErrorLogSpec } from '../conf/core';
 import { LOG, type LogLocConf } from '../http/log-module';
@@ -38,7 +39,7 @@ export function accessLogPaths(cycle: Cycle): string[] {
 
 export function touch(file: string): void {
   try {
-    fs.closeSync(fs.openSync(file, 'a', 0o644));
+    fs.closeSync(fs.openSync(fsPath(file), 'a', 0o644));
   } catch (e) {
     const err = new ConfError(`open() "${file}" failed ${sysErrorText(e as NodeJS.ErrnoException)}`);
     err.afterParse = true;
@@ -50,7 +51,7 @@ export function touch(file: string): void {
 export function createPaths(cycle: Cycle): void {
   for (const dir of (cycle.confs.tempPaths as string[] | undefined) ?? []) {
     try {
-      fs.mkdirSync(dir, 0o700);
+      fs.mkdirSync(fsPath(dir), 0o700);
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       if (err.code === 'EEXIST') continue;

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfError, sysErrorText } from '../conf/errors';
+import { fsPath } from '../conf/bytes';
 import { loadConfig, type Cycle, type LoadOptions } from '../conf/load';
 import { createPaths, errorLogsOf } from './files';
 import { HttpRuntime } from '../http/runtime';
@@ -133,7 +134,7 @@ export class Master {
 
   private writePid(): void {
     const file = this.pidPath(this.cycle);
-    fs.writeFileSync(file, `${process.pid}\n`);
+    fs.writeFileSync(fsPath(file), `${process.pid}\n`);
     this.pidFile = file;
   }
 
@@ -141,7 +142,7 @@ export class Master {
     if (!this.pidFile) return;
     try {
       // only our own: a newer nodinx may have taken the file over
-      if (fs.readFileSync(this.pidFile, 'utf8').trim() === String(process.pid)) fs.unlinkSync(this.pidFile);
+      if (fs.readFileSync(fsPath(this.pidFile), 'utf8').trim() === String(process.pid)) fs.unlinkSync(fsPath(this.pidFile));
     } catch {
       // already gone
     }
