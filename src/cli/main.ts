@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ConfError, sysErrorText } from '../conf/errors';
-import { fsPath, toBytes } from '../conf/bytes';
+import { fromBytes, fsPath, toBytes } from '../conf/bytes';
+import { explain, explainText, type ExplainOptions } from './explain';
 import { loadConfig } from '../conf/load';
 import { crossplaneJson, dumpFiles } from '../conf/dump';
 import { parseConfig } from '../conf/parser';
@@ -23,6 +24,7 @@ const DEFAULT_CONF = 'conf/nginx.conf';
 const USAGE = (p: string) => `Usage: ${p} [-?hvVtTq] [-s signal] [-p prefix]
              [-e filename] [-c filename] [-g directives]
        ${p} parse [-p prefix] [-c filename]
+       ${p} explain [-p prefix] [-c filename] [--addr IP:PORT] [-H 'Name: value']... [--json] 'GET http://host/uri'
 
 Options:
   -?,-h         : this help
@@ -37,6 +39,7 @@ Options:
   -c filename   : set configuration file (default: ${DEFAULT_CONF})
   -g directives : set global directives out of configuration file
   parse         : print the configuration's parse tree as crossplane JSON
+  explain       : show the path a request takes through the configuration, and why
 `;
 
 function loadOptions(o: Options) {
@@ -118,8 +121,50 @@ function parseCommand(argv: string[]): number {
   return result.error ? 1 : 0;
 }
 
+/** nodinx explain [-p PREFIX] [-c FILE] [-g D] [--addr IP:PORT] [-H 'N: v']… [--json] 'GET http://host/uri' */
+async function explainCommand(argv: string[], out: Console): Promise<number> {
+  const o: ExplainOptions & { json: boolean } = { prefix: DEFAULT_PREFIX, confFile: DEFAULT_CONF, headers: [], request: '', json: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = (): string => {
+      if (i + 1 >= argv.length) throw new OptionError(`option "${a}" requires a value`);
+      return argv[++i];
+    };
+    if (a === '-p') o.prefix = value();
+    else if (a === '-c') o.confFile = value();
+    else if (a === '-g') o.globals = value();
+    else if (a === '--addr') o.addr = value();
+    else if (a === '-H') o.headers.push(value());
+    else if (a === '--json') o.json = true;
+    else if (a.startsWith('-')) throw new OptionError(`invalid option: "${a}"`);
+    else if (o.request) throw new OptionError(`one request at a time: "${a}"`);
+    else o.request = a;
+  }
+  if (!o.request) throw new OptionError('explain needs a request, e.g. \'GET http://localhost:8080/\'');
+  try {
+    const e = await explain(o);
+    process.stdout.write(o.json ? JSON.stringify(e, (_k, v) => (typeof v === 'string' ? fromBytes(v) : v), 2) + '\n' : explainText(e, toBytes(path.resolve(o.prefix))));
+    return 0;
+  } catch (e) {
+    if (!(e instanceof ConfError)) throw e;
+    out.error(e.text);
+    return 1;
+  }
+}
+
 export async function main(argv: string[], progName: string): Promise<number> {
   const out = new Console(progName);
+  if (argv[0] === 'explain') {
+    try {
+      return await explainCommand(argv.slice(1), out);
+    } catch (e) {
+      if (e instanceof OptionError) {
+        out.error(e.message);
+        return 1;
+      }
+      throw e;
+    }
+  }
   if (argv[0] === 'parse') {
     try {
       return parseCommand(argv.slice(1));

@@ -71,6 +71,7 @@ export function location(cf: Cf, parent: LocationConf): string | undefined {
   if (regex) {
     try {
       loc.regex = compileRegex(regex.source, regex.caseless);
+      loc.regexCaseless = regex.caseless;
     } catch (e) {
       throw cf.error((e as Error).message);
     }

@@ -62,6 +62,8 @@ export interface LocationConf {
   noregex: boolean;
   named: boolean;
   regex?: CompiledRegex;
+  /** `~*` rather than `~` */
+  regexCaseless?: boolean;
   /** set by modules whose location wants "uri" → "uri/" redirects (proxy_pass…) */
   autoRedirect: boolean;
   internal?: boolean;

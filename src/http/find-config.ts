@@ -1,6 +1,7 @@
-import { findLocation, Found } from './location-tree';
+import { findLocation, Found, type FindResult } from './location-tree';
 import type { HttpRequest, Outcome } from './request';
 import { logError } from './http-context';
+import type { LocationConf } from './core-conf';
 
 // ngx_http_core_find_config_phase and what moves a request to another
 // location: internal redirects and named locations, each spending one of the
@@ -9,8 +10,12 @@ import { logError } from './http-context';
 const MAX_URI_CHANGES = 10;
 export const URI_CHANGES = MAX_URI_CHANGES + 1;
 
-/** ngx_http_internal_redirect: a new URI, the phases again. */
-export function internalRedirect(r: HttpRequest, uri: string, args: string, hasArgs: boolean): Outcome {
+/**
+ * ngx_http_internal_redirect: a new URI, the phases again. `reason` names
+ * the cause (index, error_page, try_files…) for `nodinx explain`.
+ */
+export function internalRedirect(r: HttpRequest, uri: string, args: string, hasArgs: boolean, reason = 'internal redirect'): Outcome {
+  r.trace?.push({ kind: 'internal-redirect', reason, uri: hasArgs ? `${uri}?${args}` : uri });
   if (--r.uriChanges === 0) {
     logError(r, 'error', `rewrite or internal redirection cycle while internally redirecting to "${uri}"`);
     return 500;
@@ -24,8 +29,9 @@ export function internalRedirect(r: HttpRequest, uri: string, args: string, hasA
 }
 
 /** ngx_http_named_location. */
-export function namedLocation(r: HttpRequest, name: string): Outcome {
+export function namedLocation(r: HttpRequest, name: string, reason = 'named location'): Outcome {
   const loc = r.server.core.named.get(name);
+  r.trace?.push({ kind: 'named-location', reason, name });
   if (!loc) {
     logError(r, 'error', `could not find named location "${name}"`);
     return 500;
@@ -52,11 +58,28 @@ export function escapeUri(s: string): string {
   return out;
 }
 
+const modifierOf = (loc: LocationConf): string =>
+  loc.exact ? '= ' : loc.noregex ? '^~ ' : loc.regex ? (loc.regexCaseless ? '~* ' : '~ ') : '';
+
+function traceLocation(r: HttpRequest, found: FindResult, tried: LocationConf[]): void {
+  const loc = found.loc;
+  r.trace!.push({
+    kind: 'location',
+    where: loc ? { file: loc.file, line: loc.line } : undefined,
+    name: loc ? loc.name : '(server level)',
+    modifier: loc ? modifierOf(loc).trim() : '',
+    rule: `${found.rule ?? 'no location matched'} (URI "${r.uri}")`,
+    tried: tried.map((l) => `${modifierOf(l)}${l.name} (${l.file}:${l.line})`),
+  });
+}
+
 /** ngx_http_core_find_config_phase. */
 export function findConfig(r: HttpRequest): Outcome {
   const srvLoc = r.server.core.loc!;
-  const found = findLocation(srvLoc, r.uri);
+  const tried: LocationConf[] | undefined = r.trace ? [] : undefined;
+  const found = findLocation(srvLoc, r.uri, tried);
   r.loc = found.loc ?? srvLoc;
+  if (tried) traceLocation(r, found, tried);
   if (found.captures) {
     r.captures = found.captures;
     if (found.groups) setNamedCaptures(r, found.groups);

@@ -30,6 +30,8 @@ export const enum Found {
 export interface FindResult {
   found: Found;
   loc?: LocationConf;
+  /** which precedence rule decided, for `nodinx explain` */
+  rule?: string;
   /** the regex location's captures */
   captures?: string[];
   groups?: Record<string, string>;
@@ -74,38 +76,57 @@ function longestPrefix(tree: LocationTree, uri: string): LocationConf | undefine
   return undefined;
 }
 
-/** Finds the location for `uri` below `level` (a server or a location). */
-export function findLocation(level: LocationConf, uri: string): FindResult {
+/**
+ * Finds the location for `uri` below `level` (a server or a location).
+ * `tried`, when given, collects every location whose name was compared
+ * and matched or was tested as a regex (for `nodinx explain`).
+ */
+export function findLocation(level: LocationConf, uri: string, tried?: LocationConf[]): FindResult {
   const tree = level.tree;
-  if (!tree) return { found: Found.Declined };
+  if (!tree) return { found: Found.Declined, rule: 'no locations at this level' };
   const exact = tree.exact.get(uri);
-  if (exact) return { found: Found.Final, loc: exact };
+  if (exact) {
+    tried?.push(exact);
+    return { found: Found.Final, loc: exact, rule: 'exact match (=): the search stops' };
+  }
 
   let result: FindResult = { found: Found.Declined };
   let noregex = false;
   const prefix = longestPrefix(tree, uri);
   if (prefix && prefix.name.length === uri.length) {
-    result = { found: Found.Prefix, loc: prefix };
+    result = { found: Found.Prefix, loc: prefix, rule: PREFIX_RULE };
   } else {
     const redirect = uri.length > 0 ? tree.redirects.get(uri + '/') : undefined;
-    if (redirect) return { found: Found.Redirect, loc: redirect };
-    if (prefix) result = { found: Found.Prefix, loc: prefix };
+    if (redirect) {
+      tried?.push(redirect);
+      return { found: Found.Redirect, loc: redirect, rule: 'the URI lacks the trailing slash of a proxied location: 301 to add it' };
+    }
+    if (prefix) result = { found: Found.Prefix, loc: prefix, rule: PREFIX_RULE };
   }
   if (result.loc) {
+    tried?.push(result.loc);
     noregex = result.loc.noregex;
-    const nested = findLocation(result.loc, uri);
+    if (noregex) result.rule = 'longest prefix, marked ^~: regexes are not checked';
+    const nested = findLocation(result.loc, uri, tried);
     if (nested.found === Found.Final || nested.found === Found.Redirect) return nested;
     if (nested.loc) result = nested;
   }
   if (!noregex) {
     for (const loc of tree.regexes) {
+      tried?.push(loc);
       const m = loc.regex!.regex.exec(uri);
       if (!m) continue;
-      const found: FindResult = { found: Found.Final, loc, captures: Array.from(m, (x) => x ?? ''), groups: m.groups };
-      const nested = findLocation(loc, uri);
+      const found: FindResult = {
+        found: Found.Final, loc, captures: Array.from(m, (x) => x ?? ''), groups: m.groups,
+        rule: 'first matching regex in config order: it wins over prefixes',
+      };
+      const nested = findLocation(loc, uri, tried);
       if (nested.loc) return { ...nested, found: Found.Final };
       return found;
     }
+    if (result.loc && tree.regexes.length > 0) result.rule = 'longest matching prefix; no regex matched';
   }
   return result;
 }
+
+const PREFIX_RULE = 'longest matching prefix';

@@ -120,6 +120,7 @@ export class Request implements HttpRequest {
   startMs = Date.now();
   bodyBytesSent = 0;
   errorPage = false;
+  trace?: HttpRequest['trace'] = undefined;
   protocol: string;
   requestLine: string;
   errStatus = 0;
@@ -232,6 +233,11 @@ export function processRequestHeaders(r: Request, closing: boolean): number | un
   if (cl !== undefined && !/^[0-9]+$/.test(cl)) return 400;
   const found = findServer(entry, r.host);
   r.server = found.server;
+  if (r.trace) {
+    const names = found.server.core.names.map((n) => n.name);
+    r.trace.push({ kind: 'listen', listen: entry.listen.text, servers: entry.servers.length });
+    r.trace.push({ kind: 'server', where: { file: found.server.file, line: found.server.line }, names, rule: found.rule });
+  }
   r.loc = r.server.core.loc!;
   if (found.captures) {
     r.captures = Array.from(found.captures, (x) => x ?? '');

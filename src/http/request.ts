@@ -4,6 +4,7 @@ import type { HttpServerConf, LocationConf } from './core-module';
 import type { AddrEntry } from './server-names';
 import type { ClientQuirks } from './error-pages';
 import type { HttpContext } from './http-context';
+import type { Trace } from './trace';
 
 /**
  * The request as modules see it, after ngx_http_request_t: what the client
@@ -43,6 +44,8 @@ export interface HttpRequest {
   bodyBytesSent: number;
   /** the error_page redirect already happened (recursive_error_pages off) */
   errorPage: boolean;
+  /** set by `nodinx explain`: modules push what they did (see trace.ts) */
+  trace?: Trace;
 
   // --- below: added by the runtime ---
   /** the connection the request came on */

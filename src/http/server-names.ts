@@ -140,16 +140,24 @@ export function listeningCount(map: AddressMap): number {
 }
 
 /** The server for a Host (lower-cased, without port) on an address entry. */
-export function findServer(entry: AddrEntry, host: string): { server: HttpServerConf; captures?: RegExpExecArray } {
+export function findServer(entry: AddrEntry, host: string): { server: HttpServerConf; captures?: RegExpExecArray; rule: string } {
   const exact = entry.exact.get(host);
-  if (exact) return { server: exact };
+  if (exact) return { server: exact, rule: 'exact server_name' };
   if (host !== '') {
-    for (const [suffix, server] of entry.head) if (host.endsWith(suffix) && host.length > suffix.length) return { server };
-    for (const [prefix, server] of entry.tail) if (host.startsWith(prefix) && host.length > prefix.length) return { server };
+    for (const [suffix, server] of entry.head) {
+      if (host.endsWith(suffix) && host.length > suffix.length) return { server, rule: `longest leading wildcard *${suffix}` };
+    }
+    for (const [prefix, server] of entry.tail) {
+      if (host.startsWith(prefix) && host.length > prefix.length) return { server, rule: `longest trailing wildcard ${prefix}*` };
+    }
     for (const [sn, server] of entry.regexes) {
       const m = sn.regex!.regex.exec(host);
-      if (m) return { server, captures: m };
+      if (m) return { server, captures: m, rule: `first matching regex ${sn.name}` };
     }
   }
-  return { server: entry.defaultServer! };
+  const rule = entry.servers.length === 1 ? 'the only server on this address'
+    : entry.defaultServer!.core.listens.some((l) => l.defaultServer && l.text === entry.listen.text)
+      ? 'no name matched: the default_server of this address'
+      : 'no name matched: the first server of this address';
+  return { server: entry.defaultServer!, rule };
 }

@@ -8,6 +8,7 @@ import { type HttpContext, logRequest } from './http-context';
 import { runRequest } from './phases';
 import { Request, processRequestHeaders } from './request-line';
 import { type ParserError, clientError } from './client-error';
+import { TRACE, type Trace } from './trace';
 
 // One listening socket: Node's HTTP parser on top, nginx's request
 // processing below. A connection picks its address entry (and so its
@@ -118,6 +119,8 @@ export class Listener {
     // on purpose (an upstream) sets its own timeout on the socket.
     socket.setTimeout(60000);
     const r = new Request(req, res, conn);
+    // `nodinx explain` hands its connection a trace to fill
+    r.trace = (socket as net.Socket & { [TRACE]?: Trace })[TRACE];
     conn.current = r;
     this.owner.requestStarted(r.conn.ctx);
     res.once('finish', () => this.finish(r));

@@ -27,15 +27,16 @@ const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 /** ngx_http_send_error_page. */
 function sendErrorPage(r: HttpRequest, ep: ErrorPageConf): Outcome {
+  const why = `error_page for ${r.errStatus}`;
   const overwrite = ep.overwrite;
   if (overwrite !== undefined) r.errStatus = overwrite;
   const uri = ep.uri.isStatic ? ep.uri.source : ep.uri.run(r);
   if (uri.startsWith('/')) {
     const q = uri.indexOf('?');
     if (r.method !== 'HEAD') r.method = 'GET';
-    return q < 0 ? internalRedirect(r, uri, '', false) : internalRedirect(r, uri.slice(0, q), uri.slice(q + 1), true);
+    return q < 0 ? internalRedirect(r, uri, '', false, why) : internalRedirect(r, uri.slice(0, q), uri.slice(q + 1), true, why);
   }
-  if (uri.startsWith('@')) return namedLocation(r, uri);
+  if (uri.startsWith('@')) return namedLocation(r, uri, why);
   if (overwrite === undefined || !REDIRECTS.has(overwrite)) r.errStatus = 302;
   r.out.location = uri;
   return sendSpecial(r, r.errStatus);

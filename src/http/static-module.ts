@@ -143,7 +143,7 @@ async function indexHandler(r: HttpRequest): Promise<Outcome> {
   let mapped: MappedPath | undefined;
   for (const t of indices) {
     const name = t.isStatic ? t.source : t.run(r);
-    if (name.startsWith('/')) return internalRedirect(r, name, r.args, r.hasArgs);
+    if (name.startsWith('/')) return internalRedirect(r, name, r.args, r.hasArgs, 'index');
     mapped ??= mapUriToPath(r);
     if (!mapped) return 500;
     if (mapped.outside) return outsideAlias(r, mapped);
@@ -173,7 +173,7 @@ async function indexHandler(r: HttpRequest): Promise<Outcome> {
       logError(r, 'crit', `stat() "${file}" failed (${errText(st)})`);
       return 500;
     }
-    return internalRedirect(r, r.uri + name, r.args, r.hasArgs);
+    return internalRedirect(r, r.uri + name, r.args, r.hasArgs, 'index');
   }
   return undefined;
 }
@@ -200,6 +200,7 @@ async function staticHandler(r: HttpRequest): Promise<Outcome> {
   const mapped = mapUriToPath(r);
   if (!mapped) return 500;
   r.filename = mapped.path;
+  r.trace?.push({ kind: 'content', handler: 'static', detail: mapped.path });
   if (mapped.outside) return outsideAlias(r, mapped);
   let fh: fs.promises.FileHandle;
   let st: fs.Stats;
