@@ -1,6 +1,7 @@
 import * as os from 'node:os';
 import { A, C, TAKE12, type Cf, type Module } from './module';
-import { parseFlag, parseNumber, parseOffset, parseTime } from './values';
+import { parseNumber } from './values';
+import { flagValue, msecValue, numberValue, offsetValue, slot } from './slots';
 import type { LogLevel } from './errors';
 
 // The main-context directives: ngx_core_module, ngx_errlog_module,
@@ -49,28 +50,6 @@ export function createCoreConf(): CoreConf {
   return { env: [], errorLogs: [], modulesUsed: false };
 }
 
-function flag(key: 'daemon' | 'masterProcess' | 'pcreJit') {
-  return (cf: Cf, conf: CoreConf): string | undefined => {
-    if (conf[key] !== undefined) return 'is duplicate';
-    const v = parseFlag(cf.args[0]);
-    if (v === undefined) {
-      throw cf.error(`invalid value "${cf.args[0]}" in "${cf.name}" directive, it must be "on" or "off"`);
-    }
-    conf[key] = v;
-    return undefined;
-  };
-}
-
-function msec(key: 'workerShutdownTimeout' | 'timerResolution') {
-  return (cf: Cf, conf: CoreConf): string | undefined => {
-    if (conf[key] !== undefined) return 'is duplicate';
-    const v = parseTime(cf.args[0]);
-    if (Number.isNaN(v)) return 'invalid value';
-    conf[key] = v;
-    return undefined;
-  };
-}
-
 function path(key: 'pid' | 'lockFile' | 'workingDirectory') {
   return (cf: Cf, conf: CoreConf): string | undefined => {
     if (conf[key] !== undefined) return 'is duplicate';
@@ -109,9 +88,9 @@ export const coreModule: Module = {
   name: 'core',
   type: 'core',
   commands: [
-    { name: 'daemon', type: C.MAIN | A.FLAG, set: flag('daemon') },
-    { name: 'master_process', type: C.MAIN | A.FLAG, set: flag('masterProcess') },
-    { name: 'timer_resolution', type: C.MAIN | A.TAKE1, set: msec('timerResolution') },
+    { name: 'daemon', type: C.MAIN | A.FLAG, set: slot<CoreConf, 'daemon'>('daemon', flagValue) },
+    { name: 'master_process', type: C.MAIN | A.FLAG, set: slot<CoreConf, 'masterProcess'>('masterProcess', flagValue) },
+    { name: 'timer_resolution', type: C.MAIN | A.TAKE1, set: slot<CoreConf, 'timerResolution'>('timerResolution', msecValue) },
     { name: 'pid', type: C.MAIN | A.TAKE1, set: path('pid') },
     { name: 'lock_file', type: C.MAIN | A.TAKE1, set: path('lockFile') },
     {
@@ -150,29 +129,9 @@ export const coreModule: Module = {
         return undefined;
       },
     },
-    {
-      name: 'worker_rlimit_nofile',
-      type: C.MAIN | A.TAKE1,
-      set(cf, conf: CoreConf) {
-        if (conf.workerRlimitNofile !== undefined) return 'is duplicate';
-        const n = parseNumber(cf.args[0]);
-        if (Number.isNaN(n)) return 'invalid number';
-        conf.workerRlimitNofile = n;
-        return undefined;
-      },
-    },
-    {
-      name: 'worker_rlimit_core',
-      type: C.MAIN | A.TAKE1,
-      set(cf, conf: CoreConf) {
-        if (conf.workerRlimitCore !== undefined) return 'is duplicate';
-        const n = parseOffset(cf.args[0]);
-        if (Number.isNaN(n)) return 'invalid value';
-        conf.workerRlimitCore = n;
-        return undefined;
-      },
-    },
-    { name: 'worker_shutdown_timeout', type: C.MAIN | A.TAKE1, set: msec('workerShutdownTimeout') },
+    { name: 'worker_rlimit_nofile', type: C.MAIN | A.TAKE1, set: slot<CoreConf, 'workerRlimitNofile'>('workerRlimitNofile', numberValue) },
+    { name: 'worker_rlimit_core', type: C.MAIN | A.TAKE1, set: slot<CoreConf, 'workerRlimitCore'>('workerRlimitCore', offsetValue) },
+    { name: 'worker_shutdown_timeout', type: C.MAIN | A.TAKE1, set: slot<CoreConf, 'workerShutdownTimeout'>('workerShutdownTimeout', msecValue) },
     { name: 'working_directory', type: C.MAIN | A.TAKE1, set: path('workingDirectory') },
     {
       name: 'env',
@@ -196,7 +155,7 @@ export const coreModule: Module = {
         return undefined;
       },
     },
-    { name: 'pcre_jit', type: C.MAIN | A.FLAG, set: flag('pcreJit') },
+    { name: 'pcre_jit', type: C.MAIN | A.FLAG, set: slot<CoreConf, 'pcreJit'>('pcreJit', flagValue) },
     {
       name: 'error_log',
       type: C.MAIN | A.MORE1,
@@ -230,18 +189,6 @@ export function createEventsConf(): EventsConf {
   return { seen: false };
 }
 
-function eventsFlag(key: 'multiAccept' | 'acceptMutex') {
-  return (cf: Cf, conf: EventsConf): string | undefined => {
-    if (conf[key] !== undefined) return 'is duplicate';
-    const v = parseFlag(cf.args[0]);
-    if (v === undefined) {
-      throw cf.error(`invalid value "${cf.args[0]}" in "${cf.name}" directive, it must be "on" or "off"`);
-    }
-    conf[key] = v;
-    return undefined;
-  };
-}
-
 const EVENT_METHODS = ['epoll', 'poll', 'select'];
 
 export const eventsModule: Module = {
@@ -270,18 +217,8 @@ export const eventsModule: Module = {
         return undefined;
       },
     },
-    { name: 'multi_accept', type: C.EVENT | A.FLAG, set: eventsFlag('multiAccept') },
-    { name: 'accept_mutex', type: C.EVENT | A.FLAG, set: eventsFlag('acceptMutex') },
-    {
-      name: 'accept_mutex_delay',
-      type: C.EVENT | A.TAKE1,
-      set(cf, conf: EventsConf) {
-        if (conf.acceptMutexDelay !== undefined) return 'is duplicate';
-        const v = parseTime(cf.args[0]);
-        if (Number.isNaN(v)) return 'invalid value';
-        conf.acceptMutexDelay = v;
-        return undefined;
-      },
-    },
+    { name: 'multi_accept', type: C.EVENT | A.FLAG, set: slot<EventsConf, 'multiAccept'>('multiAccept', flagValue) },
+    { name: 'accept_mutex', type: C.EVENT | A.FLAG, set: slot<EventsConf, 'acceptMutex'>('acceptMutex', flagValue) },
+    { name: 'accept_mutex_delay', type: C.EVENT | A.TAKE1, set: slot<EventsConf, 'acceptMutexDelay'>('acceptMutexDelay', msecValue) },
   ],
 };

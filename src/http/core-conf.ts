@@ -2,7 +2,7 @@ import type { Cf } from '../conf/module';
 import type { ErrorLogSpec } from '../conf/core';
 import type { CompiledRegex } from '../conf/regex';
 import { ConfError } from '../conf/errors';
-import { parseFlag } from '../conf/values';
+import { Reason, slot } from '../conf/slots';
 import { compileTemplate, Template, Variables, type CompileOptions } from './variables';
 import type { ListenConf } from './listen';
 import type { LocationTree } from './location-tree';
@@ -102,26 +102,11 @@ export const coreLoc = (confs: Record<string, any>): LocationConf => confs[CORE]
 
 export const http = (cf: Cf): HttpMainConf => cf.cycle.confs.http;
 
-/** A setter's short reason ("invalid value"), as opposed to a value. */
-export class Reason {
-  constructor(readonly text: string) {}
-}
+export { Reason, flagValue as flag } from '../conf/slots';
 
-/** A directive that may appear once per level and sets one field. */
+/** A directive that may appear once per level and sets one LocationConf field. */
 export function once<K extends keyof LocationConf>(key: K, parse: (cf: Cf) => LocationConf[K] | Reason) {
-  return (cf: Cf, conf: LocationConf): string | undefined => {
-    if (conf[key] !== undefined) return 'is duplicate';
-    const v = parse(cf);
-    if (v instanceof Reason) return v.text;
-    conf[key] = v;
-    return undefined;
-  };
-}
-
-export function flag(cf: Cf): boolean {
-  const v = parseFlag(cf.args[0]);
-  if (v === undefined) throw cf.error(`invalid value "${cf.args[0]}" in "${cf.name}" directive, it must be "on" or "off"`);
-  return v;
+  return slot<LocationConf, K>(key, parse);
 }
 
 export function compile(cf: Cf, source: string, opts?: CompileOptions): Template {
