@@ -18,6 +18,8 @@ export interface ConfNode {
   /** line of its ";" or "{": where nginx reports errors about it */
   endLine: number;
   block?: ConfNode[];
+  /** line of a block's "}": where nginx stands when the block's handler checks the whole */
+  blockEndLine?: number;
   /** for `include`: indexes into ParseResult.files */
   includes?: number[];
   /**
@@ -150,6 +152,7 @@ export function parseConfig(mainFile: string, options: ParseOptions): ParseResul
         }
         node.block = [];
         parseBlock(lexer, node.block, true, depth + 1);
+        node.blockEndLine = lexer.line;
       } else if (node.directive === 'include' && node.args.length === 1) {
         include(node, lexer);
       }
