@@ -16,7 +16,7 @@ export function newLocation(name: string, file: string, line: number): LocationC
   return { name, exact: false, noregex: false, named: false, autoRedirect: false, confs: {}, locations: [], file, line };
 }
 
-function createCtx(mainFrom?: HttpCtx, srvFrom?: HttpCtx): HttpCtx {
+export function createCtx(mainFrom?: HttpCtx, srvFrom?: HttpCtx): HttpCtx {
   const ctx: HttpCtx = { main: mainFrom?.main ?? {}, srv: srvFrom?.srv ?? {}, loc: {} };
   for (const m of httpModules()) {
     if (!mainFrom && m.createMain) ctx.main[m.name] = m.createMain();

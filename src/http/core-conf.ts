@@ -67,6 +67,8 @@ export interface LocationConf {
   /** set by modules whose location wants "uri" → "uri/" redirects (proxy_pass…) */
   autoRedirect: boolean;
   internal?: boolean;
+  /** an `if` block's conf (nginx's noname location): merged, never searched */
+  noname?: boolean;
   /** every module's conf at this location */
   confs: Record<string, any>;
   parent?: LocationConf;
@@ -92,6 +94,8 @@ export interface LocationConf {
   tcpNodelay?: boolean;
   serverTokens?: 'on' | 'off' | 'build';
   logNotFound?: boolean;
+  /** how access modules combine (ngx_http_core_module's satisfy) */
+  satisfy?: 'all' | 'any';
   errorLogs?: ErrorLogSpec[];
 }
 

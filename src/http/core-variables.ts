@@ -5,6 +5,7 @@ import { NGINX_COMPAT_VERSION } from '../cli/version';
 import type { Variables } from './variables';
 import type { HttpRequest } from './request';
 import { documentRoot, mapUriToPath } from './static-module';
+import { basicUser } from './basic-user';
 
 // The core variables ($uri, $remote_addr, $http_*...), registered when an
 // http block starts so that the config can refer to them. A getter returns
@@ -87,6 +88,20 @@ function headerJoined(r: HttpRequest, lname: string, sep: string): string | unde
   return out;
 }
 
+/**
+ * ngx_http_variable_unknown_header: $http_x_y is the first "X-Y" header —
+ * or "X_Y", which underscores_in_headers lets in: a dash and an underscore
+ * in the name compare equal.
+ */
+function unknownHeader(r: HttpRequest, lname: string): string | undefined {
+  const raw = r.req.rawHeaders;
+  const n = Math.min(raw.length, r.headerLimit);
+  for (let i = 0; i < n; i += 2) {
+    if (raw[i].length === lname.length && raw[i].toLowerCase().replace(/_/g, '-') === lname) return raw[i + 1];
+  }
+  return undefined;
+}
+
 const headerNames = new Map<string, string>();
 
 /** "http_user_agent" → "user-agent" (cached: the names come from the config). */
@@ -160,7 +175,7 @@ export function sentHeader(r: HttpRequest, lname: string): string | undefined {
     case 'keep-alive':
       return undefined;
     case 'transfer-encoding':
-      return undefined;
+      return r.headerSent && r.res.chunkedEncoding ? 'chunked' : undefined;
     case 'etag':
       if (out.etag !== undefined) return out.etag;
       break;
@@ -171,13 +186,9 @@ export function sentHeader(r: HttpRequest, lname: string): string | undefined {
   return undefined;
 }
 
+/** ngx_http_variable_remote_user: nginx's own reading of Basic credentials. */
 function remoteUser(r: HttpRequest): string | undefined {
-  const auth = headerIn(r, 'authorization');
-  if (!auth || auth.length < 6 || auth.slice(0, 6).toLowerCase() !== 'basic ') return undefined;
-  const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('latin1');
-  const colon = decoded.indexOf(':');
-  if (colon < 0) return undefined;
-  return decoded.slice(0, colon);
+  return basicUser(r)?.user;
 }
 
 function status(r: HttpRequest): string {
@@ -199,12 +210,12 @@ export function registerCoreVariables(vars: Variables): void {
   d('uri', (r) => (r.bare ? undefined : r.uri));
   d('document_uri', (r) => (r.bare ? undefined : r.uri));
   d('request_uri', (r) => (r.bare || r.requestUri === '' ? undefined : r.requestUri));
-  d('args', (r) => (r.args !== '' ? r.args : undefined), true);
-  d('query_string', (r) => (r.args !== '' ? r.args : undefined), true);
+  d('args', (r) => (r.args !== '' || r.argsFound ? r.args : undefined), true);
+  d('query_string', (r) => (r.args !== '' || r.argsFound ? r.args : undefined));
   d('is_args', (r) => (r.args !== '' ? '?' : ''));
   d('request', (r) => r.requestLine);
   d('request_method', (r) => (r.bare ? undefined : r.method));
-  d('server_protocol', (r) => (r.bare ? undefined : r.protocol));
+  d('server_protocol', (r) => r.serverProtocol);
   d('scheme', () => 'http');
   d('https', () => '');
   d('host', (r) => r.host || serverName(r));
@@ -266,9 +277,9 @@ export function registerCoreVariables(vars: Variables): void {
   d('sent_http_last_modified', (r) => sentHeader(r, 'last-modified'));
   d('sent_http_connection', (r) => sentHeader(r, 'connection'));
   d('sent_http_keep_alive', () => undefined);
-  d('sent_http_transfer_encoding', () => undefined);
+  d('sent_http_transfer_encoding', (r) => sentHeader(r, 'transfer-encoding'));
 
-  vars.definePrefix('http_', (r, name) => headerIn(r, headerName(name, 5)));
+  vars.definePrefix('http_', (r, name) => unknownHeader(r, headerName(name, 5)));
   vars.definePrefix('sent_http_', (r, name) => sentHeader(r, headerName(name, 10)));
   vars.definePrefix('cookie_', (r, name) => cookieValue(r, name.slice(7)));
   vars.definePrefix('arg_', (r, name) => argValue(r.args, name.slice(4)));

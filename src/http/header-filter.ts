@@ -3,9 +3,16 @@ import { serverHeader, statusText } from './error-pages';
 import { httpDate, httpDateNow } from './core-variables';
 import { notModified } from './not-modified-filter';
 import { rangeFilter } from './range-filter';
+import { chunkedFilter } from './chunked-filter';
 
 // ngx_http_header_filter_module: the header filters every response passes,
 // then the status line and headers in nginx's order on the wire.
+
+/**
+ * Header filters modules add (ngx_http_headers_filter...). nginx chains them
+ * between not_modified and range: they see a 304 as such, and a 206 as 200.
+ */
+export const headerFilters: Array<(r: HttpRequest) => void> = [];
 
 /**
  * ngx_http_send_header: the header filters, then the response head on the
@@ -14,7 +21,12 @@ import { rangeFilter } from './range-filter';
 export function sendHeader(r: HttpRequest): number {
   if (r.errStatus) r.status = r.errStatus;
   if (r.status === 200) {
-    const rc = notModified(r) ?? rangeFilter(r);
+    const rc = notModified(r);
+    if (rc !== undefined) return rc;
+  }
+  for (const filter of headerFilters) filter(r);
+  if (r.status === 200) {
+    const rc = rangeFilter(r);
     if (rc !== undefined) return rc;
   }
   const out = r.out;
@@ -33,7 +45,9 @@ export function sendHeader(r: HttpRequest): number {
     h.push('Last-Modified', httpDate(out.lastModified));
   }
   const relative = out.location !== undefined && out.location.startsWith('/');
-  if (relative) h.push('Location', absoluteLocation(r, out.location!));
+  // the absolute form replaces the value, as nginx's header filter does: $sent_http_location logs it
+  if (relative) h.push('Location', (out.location = absoluteLocation(r, out.location!)));
+  if (chunkedFilter(r)) h.push('Transfer-Encoding', 'chunked');
   h.push('Connection', r.keepalive ? 'keep-alive' : 'close');
   if (r.keepalive && loc.keepaliveHeader) h.push('Keep-Alive', `timeout=${loc.keepaliveHeader}`);
   // a full URL stays where it was added among the other headers

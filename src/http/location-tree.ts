@@ -41,6 +41,8 @@ export function buildLocationTree(locations: LocationConf[]): LocationTree {
   const tree: LocationTree = { exact: new Map(), prefixes: [], redirects: new Map(), regexes: [] };
   const byLength = new Map<number, Map<string, LocationConf>>();
   for (const loc of locations) {
+    // an `if` block's conf hangs here to be merged; requests reach it through the rewrite script
+    if (loc.noname) continue;
     loc.tree = buildLocationTree(loc.locations);
     if (loc.regex) {
       tree.regexes.push(loc);

@@ -1,10 +1,21 @@
 import type { Module } from '../conf/module';
 import { httpCoreModule, type HttpModuleHooks } from './core-module';
 import { indexModule } from './index-module';
+import { autoindexModule } from './autoindex-module';
+import { coreRequestModule } from './core-request-module';
 import { logModule } from './log-module';
+import { tryFilesModule } from './try-files';
+import { authBasicModule } from './auth-basic-module';
+import { accessModule } from './access-module';
+import { rewriteModule } from './rewrite-module';
+import { headersModule } from './headers-module';
+import { geoModule } from './geo-module';
+import { mapModule } from './map-module';
+import { splitClientsModule } from './split-clients-module';
+import { stubStatusModule } from './stub-status-module';
 
 // The http modules nodinx has, in nginx's order (it matters for merge and
 // for which module a directive name resolves to first).
 export function httpModules(): Array<Module & HttpModuleHooks> {
-  return [httpCoreModule, logModule, indexModule];
+  return [httpCoreModule, coreRequestModule, logModule, autoindexModule, indexModule, tryFilesModule, authBasicModule, accessModule, geoModule, mapModule, splitClientsModule, rewriteModule, headersModule, stubStatusModule];
 }

@@ -5,6 +5,7 @@ import { findConfig } from './find-config';
 import { sendSpecial, specialResponse } from './special-response';
 import { sendHeader } from './header-filter';
 import { staticContent } from './static-module';
+import { accessPhase } from './access-phase';
 
 // The request's way through nginx's phases (ngx_http_core_run_phases):
 // find the location, let modules act, produce content, and finalize. What a
@@ -63,11 +64,12 @@ async function phases(r: HttpRequest, start: Start): Promise<Outcome> {
   }
   rc = await runHandlers(phaseHandlers.preaccess, r);
   if (rc !== undefined) return rc;
-  rc = await runHandlers(phaseHandlers.access, r);
+  rc = await accessPhase(r, phaseHandlers.access);
   if (rc !== undefined) return rc;
   rc = await runHandlers(phaseHandlers.precontent, r);
   if (rc !== undefined) return rc;
-  const content = contentHandlers.get(r.loc);
+  // an `if` block without a handler of its own keeps its location's (ngx_http_update_location_config)
+  const content = contentHandlers.get(r.loc) ?? (r.loc.noname && r.loc.parent ? contentHandlers.get(r.loc.parent) : undefined);
   return content ? content(r) : staticContent(r);
 }
 
@@ -114,6 +116,8 @@ export function finalize(r: HttpRequest, rc: number): Outcome {
   }
   if (rc === 444 || rc === 499 || rc === 408) {
     r.status = rc;
+    // no response, but the access log says why (ngx_http_terminate_request), not 499
+    r.errStatus = rc;
     r.keepalive = false;
     r.res.destroy();
     r.conn.socket.destroy();

@@ -52,10 +52,17 @@ export interface HttpRequest {
   conn: HttpConnection;
   /** "HTTP/1.1" */
   protocol: string;
+  /** $server_protocol: undefined for HTTP/0.9 or before the version was read */
+  serverProtocol?: string;
   /** the request line as sent, for $request and error-log lines */
   requestLine: string;
   /** the request target had a "?" ($is_args, $args "" vs not found) */
   hasArgs: boolean;
+  /**
+   * a module gave the arguments a value, maybe "" (rewrite, try_files, `set $args`):
+   * an empty $args is then "", not "not found" (nginx's args.data is set)
+   */
+  argsFound?: boolean;
   /** status forced by error_page (nginx's err_status); 0 when none */
   errStatus: number;
   /** what is being answered: headers in nginx's order of sources */

@@ -3,12 +3,13 @@ import * as path from 'node:path';
 import { pipeline } from 'node:stream';
 import type { LocationConf } from './core-module';
 import { INDEX, type IndexLocConf } from './index-module';
-import { DONE, type HttpRequest, type Outcome } from './request';
+import { DONE, type HttpRequest, type Outcome, type PhaseHandler } from './request';
 import type { Template } from './variables';
 import { errText } from './access-log';
 import { logError } from './http-context';
 import { sendHeader } from './header-filter';
 import { internalRedirect } from './find-config';
+import { discardRequestBody } from './request-body';
 
 // ngx_http_static_module and ngx_http_index_module at run time, and
 // ngx_http_map_uri_to_path: how a URI becomes a file under root or alias.
@@ -65,14 +66,26 @@ export interface MappedPath {
   outside?: boolean;
 }
 
+/** How much of the URI the location's alias replaces: 0 no alias, -1 a regex location's whole path. */
+export function aliasLength(loc: LocationConf): number {
+  const info = rootInfo(loc);
+  return info.alias ? info.aliasLen : 0;
+}
+
 /** ngx_http_map_uri_to_path, refusing paths that leave an alias's directory. */
 export function mapUriToPath(r: HttpRequest): MappedPath | undefined {
   const loc = r.loc;
   if (!loc?.root) return undefined;
   const info = rootInfo(loc);
+  // `rewrite ... break` (or `break` after a rewrite) left a URI the alias was not chosen for
+  if (info.alias && r.ctx.invalidLocation) {
+    logError(r, 'alert', `"alias" cannot be used in location "${loc.name}" where URI was rewritten`);
+    return undefined;
+  }
   const root = info.fixed ?? fullName(r, info.template.run(r));
   if (!info.alias) return { path: root + r.uri, root: root.length };
-  if (info.aliasLen < 0) return { path: root, root: root.length };
+  // try_files found a file for a regex location's alias: it is the alias plus the tried name
+  if (info.aliasLen < 0) return { path: r.ctx.addUriToAlias ? root + r.uri : root, root: root.length };
   const rest = r.uri.length > info.aliasLen ? r.uri.slice(info.aliasLen) : '';
   const p = root + rest;
   // nginx appends the rest of the URI whatever it is: "/img../x" under
@@ -112,10 +125,17 @@ function isGetHeadPost(m: string): boolean {
   return m === 'GET' || m === 'HEAD' || m === 'POST';
 }
 
+/**
+ * Content handlers nginx runs after index and before static (autoindex);
+ * they serve only URIs that end in "/" and decline (undefined) the rest.
+ */
+export const directoryHandlers: PhaseHandler[] = [];
+
 /** The content phase when no module claimed the location: index, then static. */
 export async function staticContent(r: HttpRequest): Promise<Outcome> {
   if (r.uri.endsWith('/')) {
-    const rc = await indexHandler(r);
+    let rc = await indexHandler(r);
+    for (let i = 0; rc === undefined && i < directoryHandlers.length; i++) rc = await directoryHandlers[i](r);
     if (rc !== undefined) return rc;
     if (!isGetHeadPost(r.method)) return 405;
     // ngx_http_core_content_phase: nobody served a directory URI
@@ -187,7 +207,7 @@ function indexError(r: HttpRequest, file: string, err: NodeJS.ErrnoException): O
   return 404;
 }
 
-function outsideAlias(r: HttpRequest, mapped: MappedPath): Outcome {
+export function outsideAlias(r: HttpRequest, mapped: MappedPath): Outcome {
   if (r.loc.logNotFound !== false) {
     logError(r, 'error', `"${mapped.path}" is outside of alias "${mapped.path.slice(0, mapped.root)}"`);
   }
@@ -228,6 +248,11 @@ async function staticHandler(r: HttpRequest): Promise<Outcome> {
   if (r.method === 'POST') {
     await fh.close().catch(() => undefined);
     return 405;
+  }
+  const discarded = discardRequestBody(r);
+  if (discarded !== undefined) {
+    await fh.close().catch(() => undefined);
+    return discarded;
   }
   if (r.clientGone) {
     await fh.close().catch(() => undefined);

@@ -49,6 +49,11 @@ export class Variables {
     return i;
   }
 
+  /** A module (not `set`) defined the name: its getter must stay. */
+  has(name: string): boolean {
+    return this.defs.has(name);
+  }
+
   isChangeable(name: string): boolean {
     const def = this.defs.get(name);
     return def === undefined || def.changeable;
