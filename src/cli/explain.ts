@@ -213,8 +213,31 @@ export function explainText(e: Explanation, prefix: string): string {
       case 'content':
         out.push(`content   ${s.handler}: ${fromBytes(s.detail)}`);
         break;
+      case 'rewrite':
+        out.push(s.matched
+          ? `rewrite   ${at(s.where, prefix)} ${fromBytes(s.regex)} matched → ${fromBytes(s.uri ?? '')}${s.flag ? ` (${s.flag})` : ''}`
+          : `rewrite   ${at(s.where, prefix)} ${fromBytes(s.regex)} did not match`);
+        break;
+      case 'return':
+        out.push(`return    ${at(s.where, prefix)} ${s.code}${s.text !== undefined ? ` ${fromBytes(s.text)}` : ''}`);
+        break;
+      case 'set':
+        out.push(`set       ${at(s.where, prefix)} $${s.variable} = "${fromBytes(s.value)}"`);
+        break;
+      case 'if':
+        out.push(`if        ${at(s.where, prefix)} ${fromBytes(s.condition)} is ${s.result}`);
+        break;
+      case 'break':
+        out.push(`break     ${at(s.where, prefix)}`);
+        break;
+      case 'try_files':
+        out.push(`try_files ${at(s.where, prefix)} ${fromBytes(s.tried)}: ${s.found ? 'found' : 'not found'}`);
+        break;
+      case 'access':
+        out.push(`access    ${s.module}: ${fromBytes(s.result)}`);
+        break;
       default:
-        out.push(`${s.kind.padEnd(9)} ${JSON.stringify({ ...s, kind: undefined, where: undefined })}${'where' in s ? `   (${at(s.where, prefix)})` : ''}`);
+        out.push(`${s.kind.padEnd(9)} ${JSON.stringify({ ...s, kind: undefined })}`);
     }
   }
   const r = e.response;
