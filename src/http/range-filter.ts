@@ -1,6 +1,7 @@
 import type { HttpRequest } from './request';
 import { headerIn } from './core-variables';
 import { parseHttpTime } from './not-modified-filter';
+import { requestLocConf } from './core-request-module';
 
 // ngx_http_range_filter_module's header half: a Range request for a body
 // that allows ranges becomes a 206 (one range, or multipart/byteranges) or a
@@ -12,6 +13,9 @@ let boundarySeq = 0;
 export function rangeFilter(r: HttpRequest): number | undefined {
   const out = r.out;
   if (r.status !== 200 || out.contentLength < 0 || !out.allowRanges) return undefined;
+  // max_ranges 0: ranges are off, not even announced
+  const maxRanges = r.loc ? requestLocConf(r.loc).maxRanges : 0x7fffffff;
+  if (maxRanges === 0) return undefined;
   const range = headerIn(r, 'range');
   out.acceptRanges = true;
   if (range === undefined || range.length < 7 || range.slice(0, 6).toLowerCase() !== 'bytes=') return undefined;
@@ -22,7 +26,7 @@ export function rangeFilter(r: HttpRequest): number | undefined {
     } else if (out.lastModified === -1 || parseHttpTime(ifRange) !== out.lastModified) return undefined;
   }
   const size = out.contentLength;
-  const parsed = parseRanges(range.slice(6), size);
+  const parsed = parseRanges(range.slice(6), size, maxRanges);
   if (parsed === 'declined') return undefined;
   if (parsed === 'unsatisfiable') {
     out.acceptRanges = false;
@@ -48,8 +52,8 @@ export function rangeFilter(r: HttpRequest): number | undefined {
   return undefined;
 }
 
-/** ngx_http_range_parse: [start, end) pairs. */
-export function parseRanges(spec: string, size: number): Array<[number, number]> | 'declined' | 'unsatisfiable' {
+/** ngx_http_range_parse: [start, end) pairs; more than maxRanges of them: the whole body. */
+export function parseRanges(spec: string, size: number, maxRanges = 0x7fffffff): Array<[number, number]> | 'declined' | 'unsatisfiable' {
   const out: Array<[number, number]> = [];
   let p = 0;
   let total = 0;
@@ -93,6 +97,7 @@ export function parseRanges(spec: string, size: number): Array<[number, number]>
     if (start < end) {
       out.push([start, end]);
       total += end - start;
+      if (maxRanges-- === 0) return 'declined';
     } else if (start === 0) {
       return 'declined';
     }

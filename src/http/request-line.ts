@@ -1,14 +1,18 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { IncomingMessage, ServerResponse } from 'node:http';
 import { findServer } from './server-names';
 import { type HttpConnection, type HttpRequest, newOutHeaders } from './request';
 import { userAgentQuirks } from './error-pages';
 import { URI_CHANGES, setNamedCaptures } from './find-config';
+import { logError } from './http-context';
+import { parseComplexUri } from './complex-uri';
+import type { LineState } from './request-parser';
 
-// What ngx_http_request.c does between reading a request and running its
-// phases, on what Node's parser accepted: the request line's method,
-// version and target, the URI decoded and normalised as
-// ngx_http_parse_complex_uri does, Host validated, the virtual server found,
-// keep-alive decided — and the 400s nginx answers when one of these fails.
+// What ngx_http_request.c does with a request as its head is read (the
+// bytes are parsed in request-parser.ts, read in http-connection.ts): the
+// request line's method, version and target, the URI decoded, each header
+// line's handler (Host chooses the server, duplicates of unique headers
+// are refused), the checks once the head is complete, and keep-alive.
+// Each failure is nginx's status and nginx's info line in the error log.
 
 const HOST_INVALID = Symbol('invalid host');
 
@@ -50,62 +54,19 @@ export function validateHost(host: string): string | typeof HOST_INVALID {
   return host.slice(0, hostLen).toLowerCase();
 }
 
-const hexVal = (c: number): number =>
-  c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : c >= 0x41 && c <= 0x46 ? c - 0x37 : -1;
+/** Headers whose repeat nginx refuses (ngx_http_process_unique_header_line). */
+const UNIQUE = new Set([
+  'if-modified-since', 'if-unmodified-since', 'if-match', 'if-none-match', 'content-length', 'content-range',
+  'if-range', 'transfer-encoding', 'expect', 'authorization',
+]);
 
-/**
- * ngx_http_parse_complex_uri: percent-decoding, "//" merged, "." and ".."
- * resolved; undefined for what nginx answers 400 (bad escapes, %00, a path
- * above the root).
- */
-export function normalizeUri(raw: string): string | undefined {
-  let s = raw;
-  const hash = s.indexOf('#');
-  if (hash >= 0) s = s.slice(0, hash);
-  if (s.includes('%')) {
-    let out = '';
-    let from = 0;
-    for (let i = s.indexOf('%'); i >= 0; i = s.indexOf('%', from)) {
-      const hi = hexVal(s.charCodeAt(i + 1));
-      const lo = hexVal(s.charCodeAt(i + 2));
-      if (hi < 0 || lo < 0) return undefined;
-      const c = (hi << 4) | lo;
-      if (c === 0) return undefined;
-      out += s.slice(from, i) + String.fromCharCode(c);
-      from = i + 3;
-    }
-    s = out + s.slice(from);
-  }
-  if (!s.includes('//') && !s.includes('/.')) return s;
-  const parts = s.split('/');
-  const stack: string[] = [];
-  let trailing = false;
-  for (let i = 1; i < parts.length; i++) {
-    const seg = parts[i];
-    const last = i === parts.length - 1;
-    if (seg === '' || seg === '.') {
-      trailing = last;
-      continue;
-    }
-    if (seg === '..') {
-      if (stack.length === 0) return undefined;
-      stack.pop();
-      trailing = last;
-      continue;
-    }
-    stack.push(seg);
-    trailing = false;
-  }
-  if (stack.length === 0) return '/';
-  return '/' + stack.join('/') + (trailing ? '/' : '');
-}
-
-const TOKEN_METHOD = /^[A-Z_-]+$/;
+/** Node's rule for req.headers: these keep the first value, cookies join with "; ", the rest with ", ". */
+const SINGLE = new Set(['host', 'user-agent', 'referer', 'content-type', 'content-length', 'authorization', 'if-modified-since', 'if-unmodified-since', 'expect']);
 
 export class Request implements HttpRequest {
-  server!: HttpRequest['server'];
-  loc!: HttpRequest['loc'];
-  method: string;
+  server: HttpRequest['server'];
+  loc: HttpRequest['loc'];
+  method = '';
   uri = '';
   args = '';
   hasArgs = false;
@@ -121,14 +82,15 @@ export class Request implements HttpRequest {
   bodyBytesSent = 0;
   errorPage = false;
   trace?: HttpRequest['trace'] = undefined;
-  protocol: string;
-  requestLine: string;
+  protocol = '';
+  serverProtocol?: string = undefined;
+  requestLine = '';
   errStatus = 0;
   out = newOutHeaders();
   headerSent = false;
   headerBytes = 0;
   keepalive = false;
-  headerOnly: boolean;
+  headerOnly = false;
   clientGone = false;
   done = false;
   contentLength = -1;
@@ -137,137 +99,219 @@ export class Request implements HttpRequest {
   requestId?: string = undefined;
   filename?: string = undefined;
   headerLimit = Infinity;
-  bare = false;
+  /** no request line yet: $uri, $request_method... are not found */
+  bare = true;
   closeAfter = false;
   ctx: Record<string, unknown> = {};
+  readonly req: IncomingMessage;
+  res!: ServerResponse;
 
-  constructor(readonly req: IncomingMessage, readonly res: ServerResponse, public conn: HttpConnection) {
-    this.method = req.method ?? '';
-    this.protocol = `HTTP/${req.httpVersion}`;
-    this.requestLine = `${this.method} ${req.url} ${this.protocol}`;
-    this.headerOnly = this.method === 'HEAD';
+  // --- nginx's headers_in and request flags, while the head is read ---
+  /** major * 1000 + minor, 9 for HTTP/0.9; 1.0 until the request line says */
+  httpVersion = 1000;
+  /** the server was chosen by a host (request line or Host), not by default */
+  serverChosen = false;
+  hostHeader?: [string, string] = undefined;
+  connectionType: '' | 'close' | 'keep-alive' = '';
+  chunked = false;
+  /** the body is still to be read or discarded when the connection closes */
+  lingeringClose = false;
+  expectTested = false;
+  /** headers accepted so far (Debian's max_headers) */
+  headerCount = 0;
+  /** what the connection is doing, for error-log lines ("reading client request line") */
+  action = 'reading client request line';
+
+  constructor(public conn: HttpConnection) {
+    const req = new IncomingMessage(conn.socket);
+    req.method = '';
+    req.url = '';
+    req.httpVersion = '1.0';
+    req.httpVersionMajor = 1;
+    req.httpVersionMinor = 0;
+    req.complete = true;
+    // the body is the connection's business (request-body.ts)
+    req.push(null);
+    this.req = req;
+    this.server = conn.addr.defaultServer!;
+    this.loc = this.server.core.loc!;
+  }
+
+  /** The response object, made once the method and version are known. */
+  attachResponse(): ServerResponse {
+    this.res ??= new ServerResponse(this.req);
+    return this.res;
   }
 }
 
-/** Request line, headers and the blank line, as counted by $request_length. */
-function headLength(r: Request): number {
-  let n = r.requestLine.length + 2 + 2;
-  const raw = r.req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) n += raw[i].length + raw[i + 1].length + 4;
-  return n;
-}
-
-/**
- * The checks of ngx_http_process_request_line/headers: the target, Host,
- * the server, keep-alive. Returns a status to answer with at once.
- */
-export function processRequestHeaders(r: Request, closing: boolean): number | undefined {
-  const req = r.req;
-  const conn = r.conn;
-  const entry = conn.addr;
-  r.server = entry.defaultServer!;
-  r.loc = r.server.core.loc!;
-  r.requestLength = headLength(r);
-  const cl = req.headers['content-length'];
-  if (cl !== undefined) r.contentLength = Number(cl);
-  if (r.protocol !== 'HTTP/1.0' && r.protocol !== 'HTTP/1.1') {
-    return lineError(r, r.protocol >= 'HTTP/2' ? 505 : 400);
-  }
-  if (!TOKEN_METHOD.test(r.method)) return lineError(r, 400);
-  // the request target: origin form, or absolute form whose host wins over Host
-  let target = req.url ?? '';
-  let lineHost: string | undefined;
-  if (!target.startsWith('/')) {
-    const m = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#]*)/.exec(target);
-    if (!m) return lineError(r, 400);
-    lineHost = m[1];
-    target = target.slice(m[0].length) || '/';
-    if (!target.startsWith('/')) target = '/' + target;
-  }
-  r.requestUri = target;
-  const q = target.indexOf('?');
-  const rawPath = q < 0 ? target : target.slice(0, q);
-  if (q >= 0) {
-    r.args = target.slice(q + 1);
-    r.hasArgs = true;
-  }
-  const uri = normalizeUri(rawPath);
-  if (uri === undefined) {
-    r.requestUri = '';
-    r.args = '';
-    r.hasArgs = false;
-    return lineError(r, 400);
-  }
-  r.uri = uri;
-  // headers
-  let hostHeader: string | undefined;
-  let connection: string | undefined;
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i].toLowerCase();
-    if (name === 'host') {
-      if (hostHeader !== undefined) {
-        info(r, 'client sent duplicate host header: "Host: ' + raw[i + 1] + '", previous value: "Host: ' + hostHeader + '"');
-        return headerError(r, i, 400);
-      }
-      hostHeader = raw[i + 1];
-      if (lineHost === undefined && validateHost(hostHeader) === HOST_INVALID) {
-        info(r, 'client sent invalid host header');
-        return headerError(r, i, 400);
-      }
-    } else if (name === 'connection') connection = raw[i + 1].toLowerCase();
-    else if (name === 'user-agent' && r.quirks.msie === false) r.quirks = userAgentQuirks(raw[i + 1]);
-  }
-  const hostText = lineHost ?? hostHeader;
-  if (hostText !== undefined) {
-    const host = validateHost(hostText);
-    if (host === HOST_INVALID) {
-      info(r, 'client sent invalid host header');
-      return 400;
-    }
-    r.host = host;
-  } else if (r.protocol === 'HTTP/1.1') {
-    info(r, 'client sent HTTP/1.1 request without "Host" header');
-    return 400;
-  }
-  if (cl !== undefined && !/^[0-9]+$/.test(cl)) return 400;
-  const found = findServer(entry, r.host);
+/** ngx_http_set_virtual_server: the server for a host, with its regex captures. */
+function setVirtualServer(r: Request, host: string): void {
+  const found = findServer(r.conn.addr, host);
   r.server = found.server;
-  if (r.trace) {
-    const names = found.server.core.names.map((n) => n.name);
-    r.trace.push({ kind: 'listen', listen: entry.listen.text, servers: entry.servers.length });
-    r.trace.push({ kind: 'server', where: { file: found.server.file, line: found.server.line }, names, rule: found.rule });
-  }
   r.loc = r.server.core.loc!;
+  r.serverChosen = true;
+  r.captures = undefined;
   if (found.captures) {
     r.captures = Array.from(found.captures, (x) => x ?? '');
     if (found.captures.groups) setNamedCaptures(r, found.captures.groups);
   }
-  if (connection !== undefined && connection.includes('close')) r.keepalive = false;
-  else if (connection !== undefined && connection.includes('keep-alive')) r.keepalive = true;
-  else r.keepalive = r.protocol === 'HTTP/1.1';
-  if (closing) r.keepalive = false;
+  if (r.trace) {
+    const names = found.server.core.names.map((n) => n.name);
+    r.trace.push({ kind: 'listen', listen: r.conn.addr.listen.text, servers: r.conn.addr.servers.length });
+    r.trace.push({ kind: 'server', where: { file: found.server.file, line: found.server.line }, names, rule: found.rule });
+  }
+}
+
+/**
+ * The request line was parsed (ngx_http_process_request_line's NGX_OK
+ * branch): method, version, target, the host of an absolute target.
+ * Returns a status when nginx refuses the request here.
+ */
+export function requestLineDone(r: Request, b: Buffer, st: LineState, lineEnd: number, mergeSlashes: boolean): number | undefined {
+  const text = (from: number, to: number): string => b.toString('latin1', from, to);
+  r.requestLine = text(st.requestStart, st.requestEnd);
+  r.requestLength = lineEnd - st.requestStart;
+  r.bare = false;
+  r.method = text(st.requestStart, st.methodEnd + 1);
+  r.headerOnly = r.method === 'HEAD';
+  r.httpVersion = st.httpMajor * 1000 + st.httpMinor;
+  r.protocol = st.protocolStart >= 0 ? text(st.protocolStart, st.requestEnd) : 'HTTP/0.9';
+  r.serverProtocol = st.protocolStart >= 0 ? r.protocol : undefined;
+  const req = r.req;
+  req.method = r.method;
+  req.httpVersionMajor = st.httpMajor;
+  req.httpVersionMinor = st.httpMinor;
+  req.httpVersion = `${st.httpMajor}.${st.httpMinor}`;
+  // ngx_http_process_request_uri
+  const uriStart = st.uriStart;
+  const uriEnd = st.uriEnd;
+  if (st.complexUri || st.quotedUri || st.emptyPathInUri) {
+    const parsed = parseComplexUri(b, uriStart, uriEnd, st.emptyPathInUri, mergeSlashes);
+    if (!parsed) {
+      info(r, 'client sent invalid request');
+      return 400;
+    }
+    r.uri = parsed.uri;
+    r.hasArgs = parsed.args !== undefined;
+    r.args = parsed.args ?? '';
+  } else {
+    r.uri = text(uriStart, st.argsStart >= 0 ? st.argsStart - 1 : uriEnd);
+    r.hasArgs = st.argsStart >= 0;
+    r.args = st.argsStart >= 0 && uriEnd > st.argsStart ? text(st.argsStart, uriEnd) : '';
+  }
+  r.requestUri = text(uriStart, uriEnd);
+  req.url = r.requestUri;
+  if (st.hostEnd >= 0) {
+    const host = validateHost(text(st.hostStart, st.hostEnd));
+    if (host === HOST_INVALID) {
+      info(r, 'client sent invalid host in request line');
+      return 400;
+    }
+    r.host = host;
+    setVirtualServer(r, host);
+  }
+  if (r.httpVersion < 1000 && !r.serverChosen) setVirtualServer(r, '');
   return undefined;
 }
 
-/** Refused at the request line: the headers were never read. */
-function lineError(r: Request, status: number): number {
-  r.headerLimit = 0;
-  r.requestLength = r.requestLine.length + 2;
-  return status;
+/** One header line (ngx_http_process_request_headers and the ngx_http_headers_in handlers). */
+export function headerLineDone(r: Request, name: string, value: string): number | undefined {
+  const req = r.req;
+  const lname = name.toLowerCase();
+  const raw = req.rawHeaders;
+  if (UNIQUE.has(lname)) {
+    for (let i = 0; i < raw.length; i += 2) {
+      if (raw[i].toLowerCase() === lname) {
+        raw.push(name, value);
+        info(r, `client sent duplicate header line: "${name}: ${value}", previous value: "${raw[i]}: ${raw[i + 1]}"`);
+        return 400;
+      }
+    }
+  }
+  raw.push(name, value);
+  const prev = req.headers[lname];
+  if (prev === undefined) req.headers[lname] = value;
+  else if (!SINGLE.has(lname)) req.headers[lname] = `${prev}${lname === 'cookie' ? '; ' : ', '}${value}`;
+  switch (lname) {
+    case 'host': {
+      if (r.hostHeader !== undefined) {
+        info(r, `client sent duplicate host header: "${name}: ${value}", previous value: "${r.hostHeader[0]}: ${r.hostHeader[1]}"`);
+        return 400;
+      }
+      r.hostHeader = [name, value];
+      const host = validateHost(value);
+      if (host === HOST_INVALID) {
+        info(r, 'client sent invalid host header');
+        return 400;
+      }
+      if (!r.serverChosen) {
+        r.host = host;
+        setVirtualServer(r, host);
+      }
+      break;
+    }
+    case 'connection': {
+      const v = value.toLowerCase();
+      if (v.includes('close')) r.connectionType = 'close';
+      else if (v.includes('keep-alive')) r.connectionType = 'keep-alive';
+      break;
+    }
+    case 'user-agent':
+      if (prev === undefined) r.quirks = userAgentQuirks(value);
+      break;
+  }
+  return undefined;
 }
 
-/** Refused at the header at rawHeaders[i]: those after it were never read. */
-function headerError(r: Request, i: number, status: number): number {
-  r.headerLimit = i + 2;
-  let n = r.requestLine.length + 2;
-  const raw = r.req.rawHeaders;
-  for (let j = 0; j <= i; j += 2) n += raw[j].length + raw[j + 1].length + 4;
-  r.requestLength = n;
-  return status;
+/** ngx_http_process_request_header: what the complete head must satisfy. */
+export function headersDone(r: Request): number | undefined {
+  if (!r.serverChosen) setVirtualServer(r, '');
+  if (r.hostHeader === undefined && r.httpVersion > 1000) {
+    info(r, 'client sent HTTP/1.1 request without "Host" header');
+    return 400;
+  }
+  const cl = r.req.headers['content-length'] as string | undefined;
+  if (cl !== undefined) {
+    // ngx_atoof: digits only, no sign, no overflow
+    if (!/^[0-9]{1,18}$/.test(cl)) {
+      info(r, 'client sent invalid "Content-Length" header');
+      return 400;
+    }
+    r.contentLength = Number(cl);
+  }
+  const te = r.req.headers['transfer-encoding'] as string | undefined;
+  if (te !== undefined) {
+    if (r.httpVersion < 1001) {
+      info(r, 'client sent HTTP/1.0 request with "Transfer-Encoding" header');
+      return 400;
+    }
+    if (te.toLowerCase() !== 'chunked') {
+      info(r, `client sent unknown "Transfer-Encoding": "${te}"`);
+      return 501;
+    }
+    if (r.req.headers['content-length'] !== undefined) {
+      info(r, 'client sent "Content-Length" and "Transfer-Encoding" headers at the same time');
+      return 400;
+    }
+    r.chunked = true;
+  }
+  if (r.method === 'TRACE') {
+    info(r, 'client sent TRACE method');
+    return 405;
+  }
+  return undefined;
 }
 
-function info(r: Request, message: string): void {
-  const log = r.conn.ctx.errorLog;
-  log.log('info', `*${r.conn.id} ${message} while reading client request headers, client: ${r.conn.remoteAddr}, server: ${r.server?.core.names[0]?.name ?? ''}, request: "${r.requestLine}"`);
+/** ngx_http_handler's start: keep-alive as the client asked, and whether a body is coming. */
+export function processRequest(r: Request, closing: boolean): void {
+  if (r.connectionType === 'close') r.keepalive = false;
+  else if (r.connectionType === 'keep-alive') r.keepalive = true;
+  else r.keepalive = r.httpVersion > 1000;
+  if (closing) r.keepalive = false;
+  r.lingeringClose = r.contentLength > 0 || r.chunked;
+}
+
+/** An info line about the request being read, with nginx's context. */
+export function info(r: HttpRequest, message: string): void {
+  logError(r, 'info', message, (r as Request).action);
 }

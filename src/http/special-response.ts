@@ -3,6 +3,7 @@ import { DONE, type HttpRequest, type Outcome } from './request';
 import { errorPageBody, wantsPadding, wireStatus } from './error-pages';
 import { internalRedirect, namedLocation } from './find-config';
 import { sendHeader } from './header-filter';
+import { discardRequestBody } from './request-body';
 
 // ngx_http_special_response.c: how an error or redirect status becomes a
 // response — the location's error_page (an internal redirect, a named
@@ -20,6 +21,8 @@ export function specialResponse(r: HttpRequest, code: number): Outcome {
     r.errorPage = true;
     for (const ep of pages) if (ep.codes.includes(code)) return sendErrorPage(r, ep);
   }
+  // no "100 Continue" before an error: the body is only dropped
+  if (discardRequestBody(r, true) !== undefined) r.keepalive = false;
   return sendSpecial(r, code);
 }
 

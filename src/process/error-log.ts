@@ -8,6 +8,8 @@ import { fsPath } from '../conf/bytes';
 
 const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
 
+const MAX_ERROR_STR = 2048;
+
 export function errorLogTime(d = new Date()): string {
   return `${d.getFullYear()}/${pad(d.getMonth() + 1)}/${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
@@ -59,7 +61,10 @@ export class ErrorLog {
 
   log(level: LogLevel, message: string): void {
     const l = LOG_LEVELS.indexOf(level);
-    const line = `${errorLogTime()} [${level}] ${process.pid}#${process.pid}: ${message}\n`;
+    let line = `${errorLogTime()} [${level}] ${process.pid}#${process.pid}: ${message}`;
+    // nginx formats a line in NGX_MAX_ERROR_STR (2048) bytes, the line feed included
+    if (line.length > MAX_ERROR_STR - 1) line = line.slice(0, MAX_ERROR_STR - 1);
+    line += '\n';
     for (const s of this.sinks) {
       if (l > s.level) continue;
       try {

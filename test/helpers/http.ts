@@ -102,11 +102,11 @@ export async function startNginx(dir: string, port: number): Promise<Running> {
 }
 
 /** nodinx in this process: the config loaded and served by HttpRuntime. */
-export async function startNodinx(dir: string, port: number): Promise<Running & { runtime: HttpRuntime }> {
+export async function startNodinx(dir: string, port: number, errorLevel: 'error' | 'info' = 'error'): Promise<Running & { runtime: HttpRuntime }> {
   fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
   const cycle = loadConfig({ prefix: dir, confFile: 'nginx.conf' });
   const errorLog = new ErrorLog();
-  errorLog.open([{ file: path.join(dir, 'logs/error.log'), level: 'error', debug: false }]);
+  errorLog.open([{ file: path.join(dir, 'logs/error.log'), level: errorLevel, debug: false }]);
   const runtime = new HttpRuntime({ errorLog });
   await runtime.listen(cycle);
   return {

@@ -1,0 +1,384 @@
+import type * as net from 'node:net';
+import type { HttpConnection } from './request';
+import type { HttpContext } from './http-context';
+import { logRequest } from './http-context';
+import { runRequest } from './phases';
+import { Request, info, processRequest } from './request-line';
+import { HeadReader } from './request-head';
+import { ChunkedState, setBodyControl } from './request-body';
+import { requestLocConf, requestSrvConf } from './core-request-module';
+import { TRACE, type Trace } from './trace';
+
+// One client connection as ngx_http_request.c runs it: the request head is
+// read into buffers the size of client_header_buffer_size and
+// large_client_header_buffers (so a line is refused where nginx refuses it),
+// under client_header_timeout counted from the connection or from the
+// first wait for more; the request runs; its body is discarded when a
+// handler says so; then keep-alive (pipelined requests from what is already
+// read), lingering close or close. Node's HTTP parser is not used: it
+// refuses and accepts other things than nginx (see README).
+
+/** What a connection needs from its listener. */
+export interface ConnectionHooks {
+  readonly closing: boolean;
+  /** the current cycle's context, set on the record for a new request */
+  refresh(c: HttpConnection): void;
+  requestStarted(ctx: HttpContext): void;
+  requestDone(ctx: HttpContext): void;
+}
+
+type Phase = 'wait' | 'head' | 'busy' | 'draining' | 'keepalive' | 'linger' | 'closed';
+
+const EMPTY: Buffer = Buffer.alloc(0);
+// bytes read ahead while a request runs before the socket is paused (nginx
+// does not read then at all; the kernel's buffers hold the rest)
+const HIGH_WATER = 256 * 1024;
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+
+export class ClientConnection {
+  private buf: Buffer = EMPTY;
+  private phase: Phase = 'wait';
+  private r?: Request;
+  private head = new HeadReader(0, 0, 0);
+  private timer?: NodeJS.Timeout;
+  private lingerUntil = 0;
+  private body?: { remaining: number; chunked?: ChunkedState; started: boolean };
+  private pipeline = false;
+  private eof = false;
+
+  constructor(readonly c: HttpConnection, private readonly hooks: ConnectionHooks) {
+    const socket = c.socket;
+    // tcp_nodelay: a response head and body written apart must not wait for an ACK (Nagle)
+    socket.setNoDelay(true);
+    socket.on('data', (d: Buffer) => this.onData(d));
+    socket.on('end', () => this.onEnd());
+    socket.on('error', () => undefined);
+    socket.on('close', () => this.onClose());
+    socket.on('timeout', () => this.onSendTimeout());
+    // what Node's HTTP server does for its responses: a full socket that drained wakes the writer
+    socket.on('drain', () => {
+      const res = (socket as net.Socket & { _httpMessage?: { writableEnded: boolean; emit(e: string): void } })._httpMessage;
+      if (res && !res.writableEnded) res.emit('drain');
+    });
+    const srv = requestSrvConf(c.addr.defaultServer!);
+    // ngx_http_init_connection: the header timeout runs from the accept
+    this.arm(srv.clientHeaderTimeout, () => this.headerTimedOut());
+  }
+
+  private arm(ms: number, fn: () => void): void {
+    this.disarm();
+    this.timer = setTimeout(fn, ms);
+  }
+
+  private disarm(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private onData(d: Buffer): void {
+    if (this.phase === 'closed') return;
+    if (this.phase === 'linger') {
+      this.lingerRead();
+      return;
+    }
+    this.buf = this.buf.length === 0 ? d : Buffer.concat([this.buf, d]);
+    if (this.phase === 'wait' || this.phase === 'keepalive') {
+      this.startRequest(false);
+      return;
+    }
+    if (this.phase === 'head') {
+      this.readHead();
+      return;
+    }
+    if (this.body) this.drainBody();
+    if (this.buf.length > HIGH_WATER && !this.c.socket.isPaused()) this.c.socket.pause();
+  }
+
+  /** ngx_http_create_request on the first byte of a request. */
+  private startRequest(pipelined: boolean): void {
+    this.hooks.refresh(this.c);
+    const c = this.c;
+    const r = new Request(c);
+    r.trace = (c.socket as net.Socket & { [TRACE]?: Trace })[TRACE];
+    r.action = pipelined ? 'reading client pipelined request line' : 'reading client request line';
+    c.requests++;
+    c.current = r;
+    this.r = r;
+    this.hooks.requestStarted(c.ctx);
+    if (this.phase === 'keepalive' || pipelined) this.disarm();
+    this.body = undefined;
+    const old = this.head;
+    if (!pipelined || old.capEnd <= 0) {
+      const size = requestSrvConf(r.server).clientHeaderBufferSize;
+      this.head = new HeadReader(size, size, 0);
+    } else this.head = new HeadReader(old.capEnd, old.capSize, old.nbusy > 0 ? 1 : 0);
+    this.phase = 'head';
+    this.readHead();
+  }
+
+  private readHead(): void {
+    const rc = this.head.read(this.buf, this.r!);
+    if (rc === 'again') this.needMore();
+    else if (rc === 'done') this.headDone();
+    else this.headFailed(rc);
+  }
+
+  /** ngx_http_read_request_header found nothing more: the header timer, if not running. */
+  private needMore(): void {
+    if (!this.timer) this.arm(requestSrvConf(this.r!.server).clientHeaderTimeout, () => this.headerTimedOut());
+    if (this.c.socket.isPaused()) this.c.socket.resume();
+  }
+
+  private headFailed(status: number): void {
+    this.run(status);
+  }
+
+  private headDone(): void {
+    processRequest(this.r!, this.hooks.closing);
+    this.run(undefined);
+  }
+
+  /** ngx_http_process_request (or finalize with an error): the head is over, the request runs. */
+  private run(status: number | undefined): void {
+    this.disarm();
+    const r = this.r!;
+    const socket = this.c.socket;
+    // the body (or the next request) starts where the head ended
+    this.consume(this.head.pos);
+    this.phase = 'busy';
+    if (r.contentLength > 0) this.body = { remaining: r.contentLength, started: false };
+    else if (r.chunked) this.body = { remaining: 1, chunked: new ChunkedState(), started: false };
+    const res = r.attachResponse();
+    const store = (res as unknown as { _storeHeader: (...a: unknown[]) => void })._storeHeader;
+    const sendTimeout = (): number => requestLocConf(r.loc).sendTimeout;
+    const http09 = r.httpVersion < 1000;
+    Object.assign(res, {
+      _storeHeader(this: { _header: string }, ...a: unknown[]) {
+        store.apply(this, a);
+        // HTTP/0.9: the body alone (ngx_http_header_filter sends nothing)
+        if (http09) this._header = '';
+        socket.setTimeout(sendTimeout());
+      },
+    });
+    res.assignSocket(socket);
+    res.once('finish', () => this.responseDone(r));
+    res.once('close', () => {
+      if (!r.done) {
+        r.clientGone = true;
+        this.finish(r);
+      }
+    });
+    setBodyControl(r, { discard: (expectTested) => this.discard(r, expectTested) });
+    void runRequest(r, status);
+  }
+
+  /** Drops n bytes from the front of what was read. */
+  private consume(n: number): void {
+    if (n === 0) return;
+    this.buf = this.buf.length === n ? EMPTY : this.buf.subarray(n);
+    this.head.consumed(n);
+  }
+
+  /** ngx_http_discard_request_body, with ngx_http_test_expect first. */
+  private discard(r: Request, expectTested: boolean): number | undefined {
+    if (r !== this.r || this.body?.started) return undefined;
+    const expect = r.req.headers.expect;
+    if (!expectTested && !r.expectTested && r.httpVersion > 1000 && typeof expect === 'string' && expect.toLowerCase() === '100-continue') {
+      this.c.socket.write(CONTINUE, 'latin1');
+      r.bodyBytesSent += CONTINUE.length;
+    }
+    r.expectTested = true;
+    if (!this.body) return undefined;
+    this.body.started = true;
+    return this.drainBody();
+  }
+
+  /** Skips body bytes that were read; 400 for a broken chunked body. */
+  private drainBody(): number | undefined {
+    const body = this.body!;
+    if (!body.started) return undefined;
+    const r = this.r!;
+    if (body.chunked) {
+      const [p, state] = body.chunked.skip(this.buf, 0, this.buf.length);
+      this.consume(p);
+      if (state === 'invalid') {
+        this.body = undefined;
+        r.conn.ctx.errorLog.log('error', `*${this.c.id} client sent invalid chunked body, client: ${this.c.remoteAddr}, server: ${r.server.core.names[0]?.name ?? ''}, request: "${r.requestLine}"${r.hostHeader ? `, host: "${r.hostHeader[1]}"` : ''}`);
+        if (this.phase === 'busy' && !r.headerSent) return 400;
+        this.close(false);
+        return undefined;
+      }
+      if (state === 'done') body.remaining = 0;
+    } else {
+      const n = Math.min(body.remaining, this.buf.length);
+      this.consume(n);
+      body.remaining -= n;
+    }
+    if (body.remaining === 0) {
+      this.body = undefined;
+      r.lingeringClose = false;
+      if (this.phase === 'draining') this.finalizeConnection(r);
+    } else if (this.phase === 'draining') this.lingerTimer(() => this.close(false));
+    if (this.c.socket.isPaused()) this.c.socket.resume();
+    return undefined;
+  }
+
+  /** ngx_http_free_request's log and the runtime's accounting. */
+  private finish(r: Request): void {
+    if (r.done) return;
+    r.done = true;
+    if (r.res && !r.res.writableFinished) r.clientGone = true;
+    if (r.clientGone && !r.headerSent && !r.errStatus) r.status = 499;
+    try {
+      logRequest(r);
+    } catch (e) {
+      this.c.ctx.errorLog.log('alert', `access log failed: ${(e as Error).message}`);
+    }
+    this.hooks.requestDone(this.c.ctx);
+  }
+
+  private responseDone(r: Request): void {
+    const socket = this.c.socket;
+    socket.setTimeout(0);
+    r.res.detachSocket(socket);
+    this.finish(r);
+    if (this.phase === 'closed' || socket.destroyed) return;
+    if (this.body && !this.body.started) this.discard(r, true);
+    if (this.body) {
+      // the rest of the body is read and dropped, lingering_timeout at a time
+      this.phase = 'draining';
+      this.lingerUntil = Date.now() + requestLocConf(r.loc).lingeringTime;
+      this.lingerTimer(() => this.close(false));
+      if (socket.isPaused()) socket.resume();
+      return;
+    }
+    this.finalizeConnection(r);
+  }
+
+  /** ngx_http_finalize_connection: keep-alive, lingering close or close. */
+  private finalizeConnection(r: Request): void {
+    const lc = requestLocConf(r.loc);
+    const keepaliveTimeout = r.loc.keepaliveTimeout ?? 75000;
+    if (!this.hooks.closing && r.keepalive && !r.closeAfter && keepaliveTimeout > 0) return this.setKeepalive(keepaliveTimeout);
+    if (lc.lingeringClose === 'always' || (lc.lingeringClose === 'on' && (r.lingeringClose || this.buf.length > 0 || this.pipeline))) {
+      return this.lingeringClose(r);
+    }
+    this.close(false);
+  }
+
+  /** ngx_http_set_keepalive: a pipelined request at once, else wait keepalive_timeout. */
+  private setKeepalive(timeout: number): void {
+    this.r = undefined;
+    if (this.buf.length > 0) {
+      this.pipeline = true;
+      return this.startRequest(true);
+    }
+    this.head.capEnd = 0;
+    if (this.eof) {
+      this.c.ctx.errorLog.log('info', `*${this.c.id} client ${this.c.remoteAddr} closed keepalive connection`);
+      return this.close(false);
+    }
+    this.phase = 'keepalive';
+    this.arm(timeout, () => this.close(false));
+    if (this.c.socket.isPaused()) this.c.socket.resume();
+  }
+
+  /** ngx_http_set_lingering_close: no more writes, reads dropped until quiet or lingering_time. */
+  private lingeringClose(r: Request): void {
+    this.phase = 'linger';
+    this.buf = EMPTY;
+    this.lingerUntil = Date.now() + requestLocConf(r.loc).lingeringTime;
+    this.c.socket.end();
+    this.lingerTimer(() => this.close(true));
+    if (this.c.socket.isPaused()) this.c.socket.resume();
+  }
+
+  private lingerRead(): void {
+    this.lingerTimer(() => this.close(true));
+  }
+
+  /** lingering_timeout, but never past lingering_time. */
+  private lingerTimer(fn: () => void): void {
+    const left = this.lingerUntil - Date.now();
+    if (left <= 0) return fn();
+    const loc = this.r?.loc ?? this.c.addr.defaultServer!.core.loc!;
+    this.arm(Math.min(left, requestLocConf(loc).lingeringTimeout), fn);
+  }
+
+  private close(now: boolean): void {
+    this.phase = 'closed';
+    this.disarm();
+    const unread = this.buf.length > 0;
+    this.buf = EMPTY;
+    const socket = this.c.socket;
+    // close() on a socket with unread input resets it: so does nginx's, without lingering
+    if (unread && !socket.destroyed) socket.resetAndDestroy();
+    else if (now || socket.destroyed) socket.destroy();
+    else socket.destroySoon();
+  }
+
+  /** client_header_timeout: nothing, or not enough, came in time. */
+  private headerTimedOut(): void {
+    this.timer = undefined;
+    const c = this.c;
+    if (this.phase === 'wait') {
+      c.ctx.errorLog.log('info', `*${c.id} client timed out (110: Connection timed out) while waiting for request, client: ${c.remoteAddr}, server: ${c.listenText}`);
+      return this.close(true);
+    }
+    const r = this.r;
+    if (this.phase !== 'head' || !r) return;
+    if (this.head.readingLine) r.requestLine = this.head.partialLine(this.buf, Math.min(this.buf.length, this.head.capEnd));
+    info(r, 'client timed out (110: Connection timed out)');
+    r.status = 408;
+    this.finish(r);
+    this.close(true);
+  }
+
+  /** send_timeout: the client stopped reading the response. */
+  private onSendTimeout(): void {
+    const r = this.r;
+    if (this.phase !== 'busy' || !r || !r.headerSent || r.done) return;
+    r.action = 'sending response to client';
+    info(r, 'client timed out (110: Connection timed out)');
+    this.close(true);
+  }
+
+  private onEnd(): void {
+    this.eof = true;
+    const c = this.c;
+    switch (this.phase) {
+      case 'wait':
+        c.ctx.errorLog.log('info', `*${c.id} client closed connection while waiting for request, client: ${c.remoteAddr}, server: ${c.listenText}`);
+        return this.close(true);
+      case 'keepalive':
+        if (this.buf.length > 0) return;
+        c.ctx.errorLog.log('info', `*${c.id} client ${c.remoteAddr} closed keepalive connection`);
+        return this.close(true);
+      case 'head': {
+        const r = this.r!;
+        if (this.head.readingLine) r.requestLine = this.head.partialLine(this.buf, this.buf.length);
+        info(r, 'client prematurely closed connection');
+        r.status = 400;
+        this.finish(r);
+        return this.close(true);
+      }
+      case 'draining':
+        // ngx_http_read_discarded_request_body: the end of input ends the body
+        this.body = undefined;
+        return this.close(false);
+      case 'linger':
+        return this.close(true);
+    }
+  }
+
+  private onClose(): void {
+    this.disarm();
+    const r = this.r;
+    if (r && !r.done) {
+      if (this.phase === 'head') r.status = 400;
+      else r.clientGone = true;
+      this.finish(r);
+    }
+    this.phase = 'closed';
+  }
+}
