@@ -16,5 +16,7 @@ export function chunkedFilter(r: HttpRequest): boolean {
   const http11 = req && (req.httpVersionMajor > 1 || (req.httpVersionMajor === 1 && req.httpVersionMinor >= 1));
   if (http11 && r.loc && requestLocConf(r.loc).chunkedTransferEncoding) return true;
   r.keepalive = false;
+  // else Node would chunk a body of unknown length itself
+  if (r.res) r.res.useChunkedEncodingByDefault = false;
   return false;
 }
