@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/conf/load';
 import { coreLoc, type HttpMainConf } from '../src/http/core-module';
-import { findLocation, Found } from '../src/http/location-tree';
+import { buildLocationTree, findLocation, Found } from '../src/http/location-tree';
 import { findServer, type AddrEntry } from '../src/http/server-names';
 import { toBytes } from '../src/conf/bytes';
 
@@ -102,6 +102,18 @@ describe('nested, longest prefix, regex order, named, redirects', () => {
     // the URI as the runtime holds it: one char per byte of the decoded path
     expect(answer(utf, 'localhost', toBytes('/café/x'))).toBe('regex');
     expect(answer(utf, 'localhost', toBytes('/naïve/y'))).toBe('prefix');
+  });
+
+  it('a proxied prefix location ending in "/" answers its name without the slash with a redirect', () => {
+    const conf = load(`server { listen 8080;\n location / { root root; }\n location /app/ { root app; }\n location /app { root exact-name; }\n location /api/ { root api; } }`);
+    const top = coreLoc([...conf.addresses!.ports.values()][0].addrs[0].servers[0].ctx.loc);
+    // what proxy_pass, fastcgi_pass & co. set on their location (ngx_http_core_module's auto_redirect)
+    for (const l of top.locations) l.autoRedirect = true;
+    top.tree = buildLocationTree(top.locations);
+    expect(findLocation(top, '/api')).toMatchObject({ found: Found.Redirect, loc: { name: '/api/' } });
+    // a location named exactly like the URI wins over the redirect, as in nginx
+    expect(findLocation(top, '/app').loc?.name).toBe('/app');
+    expect(findLocation(top, '/api/x').loc?.name).toBe('/api/');
   });
 
   it('duplicate locations are refused with nginx message', () => {
