@@ -116,19 +116,24 @@ async function benchStartup() {
   const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'nodinx-bench-')));
   fs.mkdirSync(path.join(dir, 'logs'));
   const rows = [];
-  const runs = { nodinx: [], nginx: [] };
-  for (let k = 0; k < 7; k++) {
-    const port = await freePort();
-    const conf = path.join(dir, 'nginx.conf');
-    fs.writeFileSync(conf, `events {}\nhttp {\n  access_log logs/access.log;\n  server { listen 127.0.0.1:${port}; location / { root html; } }\n}\n`);
-    const common = ['-p', dir + '/', '-e', path.join(dir, 'logs/error.log'), '-c', conf];
-    runs.nodinx.push(await timeToListen(process.execPath, [path.join(ROOT, 'bin/nodinx'), ...common, '-g', 'daemon off;']));
-    if (haveNginx) runs.nginx.push(await timeToListen(NGINX, [...common, '-g', `daemon off; master_process off; pid ${dir}/nginx.pid;`]));
+  let single = NaN;
+  // the process that was started serves; then a master and one worker, the default
+  for (const [label, model] of [['small config', 'master_process off;'], ['small config, master + 1 worker', 'worker_processes 1;']]) {
+    const runs = { nodinx: [], nginx: [] };
+    for (let k = 0; k < 7; k++) {
+      const port = await freePort();
+      const conf = path.join(dir, 'nginx.conf');
+      fs.writeFileSync(conf, `events {}\nhttp {\n  access_log logs/access.log;\n  server { listen 127.0.0.1:${port}; location / { root html; } }\n}\n`);
+      const common = ['-p', dir + '/', '-e', path.join(dir, 'logs/error.log'), '-c', conf];
+      runs.nodinx.push(await timeToListen(process.execPath, [path.join(ROOT, 'bin/nodinx'), ...common, '-g', `daemon off; ${model}`]));
+      if (haveNginx) runs.nginx.push(await timeToListen(NGINX, [...common, '-g', `daemon off; ${model} pid ${dir}/nginx.pid;`]));
+    }
+    const a = median(runs.nodinx), b = haveNginx ? median(runs.nginx) : NaN;
+    if (Number.isNaN(single)) single = a;
+    rows.push([label, a.toFixed(0), Number.isNaN(b) ? '-' : b.toFixed(0), Number.isNaN(b) ? '-' : (a / b).toFixed(1)]);
   }
-  const a = median(runs.nodinx), b = haveNginx ? median(runs.nginx) : NaN;
-  rows.push(['small config', a.toFixed(0), Number.isNaN(b) ? '-' : b.toFixed(0), Number.isNaN(b) ? '-' : (a / b).toFixed(1)]);
   table('Start-up: spawn to first accepted connection (median of 7)', ['config', 'nodinx ms', 'nginx ms', 'nodinx/nginx'], rows);
-  console.log(`target: well under 300 ms: ${a < 300 ? 'met' : 'NOT met'} (${a.toFixed(0)} ms)`);
+  console.log(`target: well under 300 ms: ${single < 300 ? 'met' : 'NOT met'} (${single.toFixed(0)} ms)`);
   fs.rmSync(dir, { recursive: true, force: true });
 }
 

@@ -55,6 +55,8 @@ function alive(pid: number): boolean {
 
 beforeEach(async () => {
   dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'nodinx-proc-')));
+  // run as root, the workers become nobody (nginx's default user) and must read the tree
+  fs.chmodSync(dir, 0o755);
   for (const d of ['conf', 'logs', 'html']) fs.mkdirSync(path.join(dir, d));
   fs.writeFileSync(path.join(dir, 'html/index.html'), 'hello\n');
   port = await freePort();
@@ -123,7 +125,7 @@ describe('the nodinx process', () => {
     fs.writeFileSync(path.join(dir, 'html2/index.html'), 'second\n');
     writeConf('html2');
     expect(nodinx(['-s', 'reload']).status).toBe(0);
-    await waitFor(() => fs.readFileSync(path.join(dir, 'logs/error.log'), 'utf8').split('reconfiguring').length === 3);
+    await waitFor(() => fs.readFileSync(path.join(dir, 'logs/error.log'), 'utf8').split('received, reconfiguring').length === 3);
     // the reload is applied right after the log line: poll until the new root answers
     for (let i = 0; i < 100 && (await get('/')).body !== 'second\n'; i++) await new Promise((r) => setTimeout(r, 20));
     expect((await get('/')).body).toBe('second\n');

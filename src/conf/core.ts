@@ -3,6 +3,7 @@ import { A, C, TAKE12, type Cf, type Module } from './module';
 import { parseNumber } from './values';
 import { flagValue, msecValue, numberValue, offsetValue, slot } from './slots';
 import type { LogLevel } from './errors';
+import { getgrnam, getpwnam, isRoot } from '../process/users';
 
 // The main-context directives: ngx_core_module, ngx_errlog_module,
 // ngx_events_module, ngx_event_core_module and ngx_regex_module.
@@ -113,6 +114,14 @@ export const coreModule: Module = {
       type: C.MAIN | TAKE12,
       set(cf, conf: CoreConf) {
         if (conf.user) return 'is duplicate';
+        if (!isRoot()) {
+          cf.warn('the "user" directive makes sense only if the master process runs with super-user privileges, ignored');
+          return undefined;
+        }
+        // ngx_set_user: the names must exist (Debian has no group "nobody": `user nobody;` fails as root)
+        if (getpwnam(cf.args[0]) === undefined) throw cf.error(`getpwnam("${cf.args[0]}") failed`);
+        const group = cf.args[1] ?? cf.args[0];
+        if (getgrnam(group) === undefined) throw cf.error(`getgrnam("${group}") failed`);
         conf.user = [cf.args[0], cf.args[1]];
         return undefined;
       },

@@ -19,6 +19,8 @@ export interface LoadOptions {
   confFile: string;
   /** -g directives */
   globals?: string;
+  /** how files are read (a worker reads the master's copy of them) */
+  readFile?: (file: string) => Buffer;
 }
 
 export interface Cycle extends CycleConf {
@@ -47,7 +49,7 @@ export function resolvePaths(opts: LoadOptions): { prefix: string; confFile: str
 
 export function loadConfig(opts: LoadOptions): Cycle {
   const { prefix, confFile, confPrefix } = resolvePaths(opts);
-  const parse = parseConfig(confFile, { confPrefix, globals: opts.globals });
+  const parse = parseConfig(confFile, { confPrefix, globals: opts.globals, readFile: opts.readFile });
   const core = createCoreConf();
   const events = createEventsConf();
   const cycle: Cycle = {

@@ -10,10 +10,25 @@ import type { PortEntry } from './server-names';
 import { HttpContext } from './http-context';
 import { Listener, type ListenerOwner } from './server';
 import { errText } from './access-log';
+import { setStatusSource, type StubCounters } from './stub-status-module';
+import { withWaiting, zeroCounters, type Counters } from '../process/shared-stats';
 
 // The HTTP side of a running nodinx: the listening sockets of a cycle, the
 // switch to a new cycle on reload (sockets kept, added, closed), log
-// reopening and shutdown. One process does what nginx's workers do.
+// reopening, shutdown, and the connection counters stub_status reports.
+// It runs in a worker process (on sockets the master bound) or, with
+// `master_process off`, in the one process there is.
+
+export interface RuntimeOptions {
+  errorLog: ErrorLog;
+  /** where stub_status reads the whole server's counters (all workers'); else this runtime's */
+  status?: () => StubCounters;
+  /** told when a counter changed, for a worker to publish them */
+  countersChanged?: () => void;
+}
+
+/** A socket bound elsewhere (by the master), to listen and accept on. */
+export type InheritedSocket = object;
 
 export interface BoundAddress {
   /** nginx's name for it: "0.0.0.0:8080", "[::]:80", "unix:/path" */
@@ -74,25 +89,35 @@ export class HttpRuntime implements ListenerOwner {
   private ctx?: HttpContext;
   private readonly inFlight = new Map<HttpContext, number>();
   private readonly retired = new Set<HttpContext>();
-  private connections = 0;
+  private readonly closingListeners = new Set<Listener>();
+  /** nginx's ngx_stat_* counters for this process */
+  readonly stats: Counters = zeroCounters();
+  private readonly status: () => StubCounters;
+  private readonly countersChanged: () => void;
   private connectionSeq = 0;
   private workerConnections = 512;
   private lastAlert = 0;
   closing = false;
 
-  constructor(opts: { errorLog: ErrorLog }) {
+  constructor(opts: RuntimeOptions) {
     this.errorLog = opts.errorLog;
+    this.status = opts.status ?? (() => withWaiting(this.stats));
+    this.countersChanged = opts.countersChanged ?? (() => undefined);
   }
 
-  /** Binds every listen address of the cycle; rejects with nginx's bind() message. */
-  async listen(cycle: Cycle): Promise<void> {
+  /**
+   * Binds every listen address of the cycle, or listens on the sockets
+   * given by bind key; rejects with nginx's bind() message.
+   */
+  async listen(cycle: Cycle, inherited?: Map<string, InheritedSocket>): Promise<void> {
     if (this.ctx) return this.reload(cycle);
     const ctx = this.newContext(cycle);
     const created: Listener[] = [];
     try {
       for (const b of bindsOf(cycle)) {
         const l = new Listener(b.key, b.listen, b.port, ctx, this);
-        await this.bindListener(l);
+        if (inherited) await this.adopt(l, inherited.get(b.key));
+        else await this.bindListener(l);
         created.push(l);
       }
     } catch (e) {
@@ -145,12 +170,16 @@ export class HttpRuntime implements ListenerOwner {
     for (const c of this.retired) c.reopen();
   }
 
-  /** Graceful: stop accepting, let requests finish, close idle connections; else close all now. */
+  /**
+   * Graceful: stop accepting, let requests finish, close connections as
+   * Listener.close says; else close all now. A fast close during a graceful
+   * one (worker_shutdown_timeout, TERM after QUIT) ends what that waits for.
+   */
   async close(graceful: boolean): Promise<void> {
     this.closing = true;
-    const all = [...this.listeners.values()];
+    for (const l of this.listeners.values()) this.closingListeners.add(l);
     this.listeners.clear();
-    await Promise.all(all.map((l) => l.close(graceful)));
+    await Promise.all([...this.closingListeners].map((l) => l.close(graceful)));
     this.ctx?.close();
     for (const c of this.retired) c.close();
     this.retired.clear();
@@ -167,7 +196,9 @@ export class HttpRuntime implements ListenerOwner {
   admit(socket: net.Socket): boolean {
     void socket;
     const limit = this.workerConnections - this.listeners.size;
-    if (this.connections >= limit) {
+    this.stats.accepted++;
+    this.countersChanged();
+    if (this.stats.active >= limit) {
       const now = Date.now();
       if (now - this.lastAlert >= 1000) {
         this.lastAlert = now;
@@ -175,12 +206,14 @@ export class HttpRuntime implements ListenerOwner {
       }
       return false;
     }
-    this.connections++;
+    this.stats.handled++;
+    this.stats.active++;
     return true;
   }
 
   released(): void {
-    this.connections--;
+    this.stats.active--;
+    this.countersChanged();
   }
 
   nextConnectionId(): number {
@@ -189,9 +222,16 @@ export class HttpRuntime implements ListenerOwner {
 
   requestStarted(ctx: HttpContext): void {
     this.inFlight.set(ctx, (this.inFlight.get(ctx) ?? 0) + 1);
+    // nginx counts a request as reading until its head is read; nodinx
+    // sees no end of the head here, so a request is writing from its start
+    this.stats.requests++;
+    this.stats.writing++;
+    this.countersChanged();
   }
 
   requestDone(ctx: HttpContext): void {
+    this.stats.writing--;
+    this.countersChanged();
     const n = (this.inFlight.get(ctx) ?? 1) - 1;
     if (n > 0) {
       this.inFlight.set(ctx, n);
@@ -211,7 +251,23 @@ export class HttpRuntime implements ListenerOwner {
     this.workerConnections = cycle.events.workerConnections ?? 512;
     const ctx = new HttpContext(cycle, this.errorLog);
     ctx.accessLogs.openStatic(accessLogsOf(cycle));
+    setStatusSource(ctx, this.status);
     return ctx;
+  }
+
+  /** Listens on a socket the master bound (ngx_configure_listening_sockets in a worker). */
+  private async adopt(l: Listener, socket: InheritedSocket | undefined): Promise<void> {
+    const ls = l.listen;
+    if (!socket) throw new Error(`no socket for ${ls.text} from the master process`);
+    await new Promise<void>((resolve, reject) => {
+      const onError = (e: NodeJS.ErrnoException): void => reject(new Error(`listen() to ${ls.text}, backlog ${ls.backlog ?? 511} failed (${errText(e)})`, { cause: e }));
+      l.server.once('error', onError);
+      l.server.listen(socket, ls.backlog && ls.backlog > 0 ? ls.backlog : 511, () => {
+        l.server.off('error', onError);
+        resolve();
+      });
+    });
+    l.server.on('error', (e) => this.errorLog.log('alert', `listener ${ls.text} failed: ${e.message}`));
   }
 
   private retire(ctx: HttpContext): void {
@@ -241,7 +297,7 @@ export class HttpRuntime implements ListenerOwner {
 }
 
 /** A unix socket file that refuses connections has no listener behind it. */
-function staleSocket(path: string): Promise<boolean> {
+export function staleSocket(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     let st: fs.Stats;
     try {

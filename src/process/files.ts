@@ -60,3 +60,28 @@ export function createPaths(cycle: Cycle): void {
   }
 }
 
+
+/**
+ * ngx_reopen_files in the master: each log is opened (so created) by the
+ * master, and made the workers' user's, for workers that are no longer
+ * root to open it by name after it.
+ */
+export function prepareReopen(files: string[], uid: number | undefined): void {
+  for (const file of files) {
+    try {
+      fs.closeSync(fs.openSync(fsPath(file), 'a', 0o644));
+      if (uid === undefined) continue;
+      const st = fs.statSync(fsPath(file));
+      if (st.uid !== uid) fs.chownSync(fsPath(file), uid, -1);
+      if ((st.mode & 0o600) !== 0o600) fs.chmodSync(fsPath(file), st.mode | 0o600);
+    } catch {
+      // the worker's reopen says what is wrong
+    }
+  }
+}
+
+/** Every file a cycle logs to by a fixed name: error logs and static access logs. */
+export function logFilesOf(cycle: Cycle, errorLogOption?: string): string[] {
+  const errorLogs = errorLogsOf(cycle, errorLogOption).map((s) => s.file).filter((f) => f !== 'stderr');
+  return [...new Set([...errorLogs, ...accessLogPaths(cycle)])];
+}

@@ -1,36 +1,49 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ConfError, sysErrorText } from '../conf/errors';
+import { ConfError, sysErrorText, type LogLevel } from '../conf/errors';
 import { fsPath } from '../conf/bytes';
-import { loadConfig, type Cycle, type LoadOptions } from '../conf/load';
+import type { Cycle } from '../conf/load';
 import { createPaths, errorLogsOf } from './files';
-import { HttpRuntime } from '../http/runtime';
 import { ErrorLog } from './error-log';
 import { Console } from './console';
+import { loadRecorded, type ConfigFiles, type LoadOptionsWithLog } from './protocol';
+import { SingleProcess } from './single-process';
+import { MasterProcess } from './master-process';
 
-// The running server, after ngx_master_process_cycle: start (bind, then
-// pid file), signals (HUP reload, USR1 reopen, QUIT graceful, TERM/INT fast)
-// and daemonizing. Worker processes come with the process-model issue;
-// today the master serves itself, as nginx does with `master_process off`.
+// The process that was started (nginx's main() and the signal half of
+// ngx_master_process_cycle): load the configuration, daemonize, start
+// serving — workers (master_process on, the default) or itself (off) —
+// write the pid file once every listener is bound, then act on signals:
+// HUP reload, USR1 reopen, QUIT graceful stop, TERM/INT fast stop.
 
-export interface StartOptions extends LoadOptions {
-  errorLogOption?: string;
+export type StartOptions = LoadOptionsWithLog;
+
+/** Says a message: in the error log, and on the terminal while starting. */
+export type Say = (level: LogLevel, message: string) => void;
+
+/** How a configuration is served: by this process itself, or by its workers. */
+export interface ProcessModel {
+  /** Binds and serves the cycle; false once it has said why not. */
+  start(cycle: Cycle, files: ConfigFiles): Promise<boolean>;
+  /** The new cycle serves from now on; false (logged) leaves the old one serving. */
+  reload(cycle: Cycle, files: ConfigFiles): Promise<boolean>;
+  reopen(): void;
+  stop(graceful: boolean): Promise<void>;
 }
 
 const DAEMON_ENV = 'NODINX_DAEMONIZED';
-const BIND_TRIES = 5;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 export class Master {
   private cycle!: Cycle;
   private readonly errorLog = new ErrorLog();
-  private readonly runtime = new HttpRuntime({ errorLog: this.errorLog });
+  private model!: ProcessModel;
   private pidFile?: string;
-  private stopping = false;
+  private stopping?: 'graceful' | 'fast';
+  private starting = true;
+  private reloads: Promise<void> = Promise.resolve();
+  private reloadQueued = false;
+  private readonly daemonized = process.env[DAEMON_ENV] !== undefined;
 
   constructor(
     private readonly opts: StartOptions,
@@ -39,13 +52,13 @@ export class Master {
 
   /** Starts; resolves with the exit status once the server has stopped. */
   async run(): Promise<number> {
-    const bootLog = new ErrorLog();
+    let files: ConfigFiles;
     try {
-      this.cycle = loadConfig(this.opts);
+      ({ cycle: this.cycle, files } = loadRecorded(this.opts));
     } catch (e) {
       if (!(e instanceof ConfError)) throw e;
       this.out.error(e.text);
-      this.logToDefault(bootLog, e);
+      this.logToDefault(e);
       return 1;
     }
     for (const w of this.cycle.warnings) this.out.error(w.text);
@@ -62,69 +75,39 @@ export class Master {
       this.out.error(`[emerg] open() "${(e as NodeJS.ErrnoException).path}" failed ${sysErrorText(e as NodeJS.ErrnoException)}`);
       return 1;
     }
+    if (this.cycle.core.daemon !== false && !this.daemonized) return this.daemonize();
 
-    if (this.cycle.core.daemon !== false && process.env[DAEMON_ENV] === undefined) {
-      return this.daemonize();
-    }
-
-    if (!(await this.bind())) return 1;
-    this.applyEnv();
+    const say: Say = (level, message) => {
+      // nginx says on the terminal what stops it from starting; progress only in the log
+      if (this.starting && level !== 'notice') this.out.error(`[${level}] ${message}`);
+      this.errorLog.log(level, message);
+    };
+    const single = this.cycle.core.masterProcess === false;
+    this.model = single ? new SingleProcess(this.errorLog, say) : new MasterProcess(this.errorLog, say, this.opts, this.daemonized);
+    if (!(await this.model.start(this.cycle, files))) return 1;
     try {
       this.writePid();
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      const msg = `open() "${err.path}" failed ${sysErrorText(err)}`;
-      this.out.error(`[emerg] ${msg}`);
-      this.errorLog.log('emerg', msg);
-      await this.runtime.close(false);
+      say('emerg', `open() "${err.path}" failed ${sysErrorText(err)}`);
+      await this.model.stop(false);
       return 1;
     }
+    this.starting = false;
+    if (!single) process.title = `nodinx: master process ${process.argv.slice(1).join(' ')}`;
     this.notifyParent({ ready: true });
-    if (process.env[DAEMON_ENV] !== undefined) this.out.detach();
+    if (this.daemonized) this.out.detach();
     return new Promise<number>((resolve) => this.handleSignals(resolve));
   }
 
-  private logToDefault(log: ErrorLog, e: ConfError): void {
+  private logToDefault(e: ConfError): void {
+    const log = new ErrorLog();
     try {
       log.open(errorLogsOf({ prefix: path.resolve(this.opts.prefix), core: { errorLogs: [] } } as unknown as Cycle, this.opts.errorLogOption));
       if (!log.writesToStderr) log.log(e.level, e.message);
       log.close();
     } catch {
       // nginx, too, only says it on stderr when the log cannot be opened
-    }
-  }
-
-  /** bind() with nginx's five tries half a second apart. */
-  private async bind(): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.runtime.listen(this.cycle);
-        return true;
-      } catch (e) {
-        const msg = (e as Error).message;
-        this.out.error(`[emerg] ${msg}`);
-        this.errorLog.log('emerg', msg);
-        if (!/Address already in use/.test(msg) || attempt >= BIND_TRIES) {
-          if (attempt >= BIND_TRIES) {
-            this.out.error('[emerg] still could not bind()');
-            this.errorLog.log('emerg', 'still could not bind()');
-          }
-          await this.runtime.close(false);
-          return false;
-        }
-        await sleep(500);
-      }
-    }
-  }
-
-  private applyEnv(): void {
-    for (const { name, value } of this.cycle.core.env) if (value !== undefined) process.env[name] = value;
-    if (this.cycle.core.workerPriority !== undefined) {
-      try {
-        require('node:os').setPriority(this.cycle.core.workerPriority);
-      } catch (e) {
-        this.errorLog.log('alert', `setpriority(${this.cycle.core.workerPriority}) failed ${sysErrorText(e as NodeJS.ErrnoException)}`);
-      }
     }
   }
 
@@ -149,14 +132,14 @@ export class Master {
   }
 
   private handleSignals(resolve: (code: number) => void): void {
-    const stop = async (graceful: boolean, signal: string) => {
-      if (this.stopping && graceful) return;
-      this.stopping = true;
+    const stop = async (graceful: boolean, signal: string): Promise<void> => {
+      if (this.stopping === 'fast' || (this.stopping && graceful)) return;
+      const first = this.stopping === undefined;
+      this.stopping = graceful ? 'graceful' : 'fast';
       this.errorLog.log('notice', `signal ${signal} received, ${graceful ? 'shutting down' : 'exiting'}`);
-      const timeout = this.cycle.core.workerShutdownTimeout;
-      const timer = graceful && timeout ? setTimeout(() => void this.runtime.close(false), timeout) : undefined;
-      await this.runtime.close(graceful);
-      if (timer) clearTimeout(timer);
+      await this.model.stop(graceful);
+      // a TERM after a QUIT hurries what the QUIT started, which says goodbye
+      if (!first) return;
       this.removePid();
       this.errorLog.log('notice', 'exit');
       this.errorLog.close();
@@ -165,7 +148,15 @@ export class Master {
     process.on('SIGQUIT', () => void stop(true, '3 (SIGQUIT)'));
     process.on('SIGTERM', () => void stop(false, '15 (SIGTERM)'));
     process.on('SIGINT', () => void stop(false, '2 (SIGINT)'));
-    process.on('SIGHUP', () => void this.reload());
+    // one reload at a time; HUPs that come meanwhile make one more (it reads the latest files)
+    process.on('SIGHUP', () => {
+      if (this.reloadQueued) return;
+      this.reloadQueued = true;
+      this.reloads = this.reloads.then(() => {
+        this.reloadQueued = false;
+        return this.reload();
+      }).catch((e: Error) => this.errorLog.log('alert', `reload failed: ${e.stack ?? e}`));
+    });
     process.on('SIGUSR1', () => this.reopen());
     // nginx uses these for binary upgrades; nodinx has none, and must not die of them
     process.on('SIGUSR2', () => this.errorLog.log('notice', 'signal 12 (SIGUSR2) ignored: no binary upgrade in nodinx'));
@@ -175,22 +166,29 @@ export class Master {
   private async reload(): Promise<void> {
     if (this.stopping) return;
     this.errorLog.log('notice', 'signal 1 (SIGHUP) received, reconfiguring');
+    this.errorLog.log('notice', 'reconfiguring');
     let cycle: Cycle;
+    let files: ConfigFiles;
     try {
-      cycle = loadConfig(this.opts);
+      ({ cycle, files } = loadRecorded(this.opts));
+      createPaths(cycle);
     } catch (e) {
       if (!(e instanceof ConfError)) throw e;
       // nginx keeps serving the old configuration and says why in the log
       this.errorLog.log(e.level, e.message);
       return;
     }
+    const newLog = new ErrorLog();
     try {
-      this.errorLog.open(errorLogsOf(cycle, this.opts.errorLogOption));
-      await this.runtime.reload(cycle);
+      newLog.open(errorLogsOf(cycle, this.opts.errorLogOption));
     } catch (e) {
-      this.errorLog.log('emerg', (e as Error).message);
+      const err = e as NodeJS.ErrnoException;
+      this.errorLog.log('emerg', `open() "${err.path}" failed ${sysErrorText(err)}`);
       return;
     }
+    newLog.close();
+    if (this.stopping || !(await this.model.reload(cycle, files))) return;
+    this.errorLog.open(errorLogsOf(cycle, this.opts.errorLogOption));
     const oldPid = this.pidPath(this.cycle);
     this.cycle = cycle;
     if (this.pidPath(cycle) !== oldPid) {
@@ -201,14 +199,15 @@ export class Master {
 
   private reopen(): void {
     this.errorLog.log('notice', 'signal 10 (SIGUSR1) received, reopening logs');
+    this.errorLog.log('notice', 'reopening logs');
     const failure = this.errorLog.reopen();
     if (failure) this.errorLog.log('alert', `reopen failed: ${failure.message}`);
-    this.runtime.reopenLogs();
+    this.model.reopen();
   }
 
   private notifyParent(msg: object): void {
     if (process.send) process.send(msg);
-    if (process.env[DAEMON_ENV] !== undefined && process.connected) process.disconnect();
+    if (this.daemonized && process.connected) process.disconnect();
   }
 
   /**
