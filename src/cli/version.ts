@@ -1,13 +1,12 @@
 import { modules } from '../conf/load';
+import { NGINX_COMPAT_VERSION, NODINX_VERSION } from '../version';
 
 // -v and -V. nginx's `configure arguments:` line is how scripts probe an
 // nginx for features; nodinx writes it in the same vocabulary, listing what
 // it really has: --without-X for a default nginx module it lacks, --with-X
 // for an optional one it has.
 
-export const NODINX_VERSION = '0.1.0';
-/** the nginx release whose behaviour nodinx follows ($nginx_version) */
-export const NGINX_COMPAT_VERSION = '1.22.1';
+export { NGINX_COMPAT_VERSION, NODINX_VERSION } from '../version';
 
 /** nginx's http and stream modules that `configure` enables by default */
 const DEFAULT_ON = [

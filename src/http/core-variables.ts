@@ -1,7 +1,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { NGINX_COMPAT_VERSION } from '../cli/version';
+import { NGINX_COMPAT_VERSION } from '../version';
 import type { Variables } from './variables';
 import type { HttpRequest } from './request';
 import { documentRoot, mapUriToPath } from './static-module';

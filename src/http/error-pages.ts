@@ -1,4 +1,4 @@
-import { NODINX_VERSION } from '../cli/version';
+import { NODINX_VERSION } from '../version';
 
 // nginx's status lines and built-in error pages (ngx_http_status_lines,
 // ngx_http_error_pages in ngx_http_special_response.c), byte for byte, with

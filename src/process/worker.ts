@@ -1,5 +1,3 @@
-// conf/load before anything that reaches cli/version: loaded the other way
-// round, the import cycle through it leaves the Server header's version undefined
 import {
   FATAL_EXIT, STATS_FD, loadFromCopy,
   type CycleMessage, type MasterMessage, type WorkerMessage,
