@@ -99,7 +99,7 @@ function root(cf: Cf, conf: LocationConf): string | undefined {
 
 const INHERITED: Array<keyof LocationConf> = [
   'root', 'alias', 'rootFile', 'rootLine', 'defaultType', 'types', 'errorPages', 'keepaliveTimeout', 'keepaliveHeader',
-  'keepaliveRequests', 'clientMaxBodySize', 'sendfile', 'tcpNopush', 'tcpNodelay', 'serverTokens', 'logNotFound', 'errorLogs',
+  'keepaliveRequests', 'clientMaxBodySize', 'sendfile', 'tcpNopush', 'tcpNodelay', 'serverTokens', 'logNotFound', 'errorLogs', 'satisfy',
 ];
 
 const DEFAULTS: Partial<LocationConf> = {
@@ -113,6 +113,7 @@ const DEFAULTS: Partial<LocationConf> = {
   tcpNodelay: true,
   serverTokens: 'on',
   logNotFound: true,
+  satisfy: 'all',
 };
 
 /** ngx_http_module: the `http` block itself is a main-level directive. */
@@ -280,6 +281,16 @@ export const httpCoreModule: Module & HttpModuleHooks = {
         const v = cf.args[0];
         if (v === 'on' || v === 'off' || v === 'build') return v;
         throw cf.error(`invalid value "${v}"`);
+      }),
+    },
+    {
+      name: 'satisfy',
+      type: C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | A.TAKE1,
+      // ngx_conf_set_enum_slot: the names compare caselessly
+      set: once('satisfy', (cf) => {
+        const v = cf.args[0].toLowerCase();
+        if (v === 'all' || v === 'any') return v;
+        throw cf.error(`invalid value "${cf.args[0]}"`);
       }),
     },
     {
