@@ -213,10 +213,14 @@ describe('master and worker processes', () => {
     const before = STATUS.exec(body(await get(port, '/status')))!;
     const [victim, other] = childrenOf(s.master);
     process.kill(victim, 'SIGKILL');
-    await waitFor(() => childrenOf(s.master).length === 2 && !childrenOf(s.master).includes(victim));
-    const fresh = childrenOf(s.master).find((p) => p !== other)!;
-    await waitFor(() => s.log().includes(`start worker process ${fresh}\n`));
-    expect(s.log()).toMatch(new RegExp(`\\[alert\\] ${s.master}#${s.master}: worker process ${victim} exited on signal 9\n`));
+    const alert = `[alert] ${s.master}#${s.master}: worker process ${victim} exited on signal 9\n`;
+    await waitFor(() => s.log().includes(alert), 30000);
+    // the replacement is logged after the alert and is alive beside the other worker
+    const started = () => [...s.log().slice(s.log().indexOf(alert)).matchAll(/start worker process (\d+)\n/g)].map((m) => Number(m[1]));
+    await waitFor(() => {
+      const alive = childrenOf(s.master);
+      return alive.length === 2 && alive.includes(other) && started().some((p) => alive.includes(p));
+    }, 30000);
     expect(body(await get(port))).toBe('one\n');
     const after = STATUS.exec(body(await get(port, '/status')))!;
     // accepts and requests never go back: the dead worker's totals stay
