@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  ensureNginx, freePort, rawRequest, readLines, startNginx, startNodinx, tempDir, writeTree,
+  rawRequest, readLines, startPair,
   type RawResponse, type Running,
 } from './helpers/http';
 import { murmurHash2 } from '../src/http/split-clients-module';
@@ -248,15 +248,7 @@ const cycles: Record<'nginx' | 'nodinx', string[]> = { nginx: [], nodinx: [] };
 
 describe('map, split_clients and geo compared with nginx', () => {
   beforeAll(async () => {
-    ensureNginx();
-    const [p1, p2] = [await freePort(), await freePort()];
-    const dirs = [tempDir('map-nginx'), tempDir('map-nodinx')];
-    for (const [dir, port] of [[dirs[0], p1], [dirs[1], p2]] as const) {
-      writeTree(dir, FILES);
-      fs.writeFileSync(path.join(dir, 'nginx.conf'), CONFIG.split('{PORT}').join(String(port)));
-    }
-    ngx = await startNginx(dirs[0], p1);
-    ndx = await startNodinx(dirs[1], p2);
+    [ngx, ndx] = await startPair('map', FILES, CONFIG);
     for (const req of REQUESTS) {
       await rawRequest(ngx.port, raw(req));
       await rawRequest(ndx.port, raw(req));

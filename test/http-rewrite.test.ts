@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { explain } from '../src/cli/explain';
 import {
-  ensureNginx, freePort, rawRequest, readLines, startNginx, startNodinx, tempDir, writeTree,
+  normLog, rawRequest, readLines, startPair, tempDir, writeTree,
   type RawResponse, type Running,
 } from './helpers/http';
 import { REWRITE_CONFIG, REWRITE_FILES } from './helpers/rewrite-config';
@@ -165,23 +165,9 @@ function shape(res: RawResponse | string, port: number): object | string {
 }
 
 /** Log lines with what differs by nature (dirs, ports, times, pids, connection numbers) replaced. */
-function normLog(lines: string[], run: Running): string[] {
-  return lines.map((l) => l.split(run.dir).join('{dir}').split(`:${run.port}`).join(':PORT')
-    .replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[(\w+)\] \d+#\d+: \*\d+ /, '[$1] '));
-}
-
 describe('rewrite, return, set, if, try_files and add_header compared with nginx', () => {
   beforeAll(async () => {
-    ensureNginx();
-    const [p1, p2] = [await freePort(), await freePort()];
-    const dirs = [tempDir('rw-nginx'), tempDir('rw-nodinx')];
-    for (const [dir, port] of [[dirs[0], p1], [dirs[1], p2]] as const) {
-      writeTree(dir, REWRITE_FILES);
-      fs.chmodSync(path.join(dir, 'html/run.sh'), 0o755);
-      fs.writeFileSync(path.join(dir, 'nginx.conf'), REWRITE_CONFIG.split('{PORT}').join(String(port)));
-    }
-    ngx = await startNginx(dirs[0], p1);
-    ndx = await startNodinx(dirs[1], p2);
+    [ngx, ndx] = await startPair('rw', REWRITE_FILES, REWRITE_CONFIG, (dir) => fs.chmodSync(path.join(dir, 'html/run.sh'), 0o755));
     // one request at a time, in the same order, so that the logs line up
     for (const [name, req, opts] of MATRIX) {
       answers.set(name, [await ask(ngx.port, req, opts), await ask(ndx.port, req, opts)]);

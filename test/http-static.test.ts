@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  ensureNginx, freePort, header, rawRequest, readLines, startNginx, startNodinx, tempDir, writeTree,
+  header, normLog, rawRequest, readLines, startPair,
   type RawResponse, type Running,
 } from './helpers/http';
 
@@ -222,23 +222,9 @@ function shape(res: RawResponse, port: number): object {
 }
 
 /** Log lines with what differs by nature (dirs, ports, times, ids) replaced. */
-function normLog(lines: string[], run: Running): string[] {
-  return lines.map((l) => l.split(run.dir).join('{dir}').split(`:${run.port}`).join(':PORT')
-    .replace(/\[\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]/, '[TIME]')
-    .replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[(\w+)\] \d+#\d+: \*\d+ /, '[$1] '));
-}
-
 describe('static serving compared with nginx', () => {
   beforeAll(async () => {
-    ensureNginx();
-    const [p1, p2] = [await freePort(), await freePort()];
-    const dirs = [tempDir('nginx'), tempDir('nodinx')];
-    for (const [dir, port] of [[dirs[0], p1], [dirs[1], p2]] as const) {
-      writeTree(dir, FILES);
-      fs.writeFileSync(path.join(dir, 'nginx.conf'), CONFIG.split('{PORT}').join(String(port)));
-    }
-    ngx = await startNginx(dirs[0], p1);
-    ndx = await startNodinx(dirs[1], p2);
+    [ngx, ndx] = await startPair('static', FILES, CONFIG);
     // one request at a time, same order, so that the logs line up
     for (const [name, req, opts] of MATRIX) {
       const a = await rawRequest(ngx.port, req.split('8080').join(String(ngx.port)), opts);

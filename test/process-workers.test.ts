@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, NGINX, run, verdictOf } from './helpers/nodinx';
-import { freePort } from './helpers/ports';
+import { freePort, waitFor } from './helpers/ports';
 import { ensurePackages } from './global-setup';
 
 // The master and its workers as an operator sees them, beside nginx's:
@@ -41,18 +41,6 @@ function conf(port: number, opts: { workers?: number; root?: string; main?: stri
     + `  log_format st '$pid $connections_active $connections_reading $connections_writing $connections_waiting $request';\n`
     + `  access_log logs/access.log st;\n${opts.http ?? ''}`
     + `  server {\n    listen 127.0.0.1:${port};\n    location / { root ${opts.root ?? 'html'}; }\n    location = /status { stub_status; }\n  }\n}\n`;
-}
-
-function waitFor(cond: () => boolean, ms = 15000): Promise<void> {
-  const deadline = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = (): void => {
-      if (cond()) return resolve();
-      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${cond}`));
-      setTimeout(tick, 20);
-    };
-    tick();
-  });
 }
 
 function alive(pid: number): boolean {

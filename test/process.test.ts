@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BIN, run } from './helpers/nodinx';
-import { freePort, waitForPort } from './helpers/ports';
+import { freePort, waitFor, waitForPort } from './helpers/ports';
 
 // The running server as an operator drives it: start, pid file, -s signals,
 // daemon mode, reload with a broken config, bind failures.
@@ -31,18 +31,6 @@ function get(p: string): Promise<{ status: number; body: string }> {
 }
 
 const nodinx = (args: string[]) => run(process.execPath, [BIN, '-p', dir + '/', ...args]);
-
-function waitFor(cond: () => boolean, ms = 10000): Promise<void> {
-  const deadline = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (cond()) return resolve();
-      if (Date.now() > deadline) return reject(new Error('timed out'));
-      setTimeout(tick, 20);
-    };
-    tick();
-  });
-}
 
 function alive(pid: number): boolean {
   try {

@@ -6,23 +6,14 @@ import * as path from 'node:path';
 import { loadConfig } from '../../src/conf/load';
 import { HttpRuntime } from '../../src/http/runtime';
 import { ErrorLog } from '../../src/process/error-log';
+import { freePort, waitForPort } from './ports';
+
+export { freePort };
 
 // Helpers for tests that run nodinx and the real nginx side by side on the
 // same configuration and compare what they answer on the wire.
 
 export const NGINX = '/usr/sbin/nginx';
-
-/** A port nobody listens on now (a throwaway server on port 0). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Installs Debian's nginx when it is missing, without letting the package start it. */
 export function ensureNginx(): void {
@@ -56,22 +47,6 @@ export interface Running {
   port: number;
   dir: string;
   stop(): Promise<void>;
-}
-
-async function waitForPort(port: number, ms = 10000): Promise<void> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const c = net.connect(port, '127.0.0.1', () => {
-        c.destroy();
-        resolve(true);
-      });
-      c.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > until) throw new Error(`nothing listens on ${port}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** The real nginx in the foreground, single process, on dir as its prefix. */
@@ -187,4 +162,29 @@ export async function readLines(file: string, n: number, ms = 3000): Promise<str
     if (lines.length >= n || Date.now() > until) return lines;
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/**
+ * nginx and nodinx on the same tree and config ({PORT} replaced by each
+ * one's port), each in a directory of its own.
+ */
+export async function startPair(
+  name: string, files: Record<string, string | Buffer>, config: string, prepare?: (dir: string) => void,
+): Promise<[Running, Running & { runtime: HttpRuntime }]> {
+  ensureNginx();
+  const [p1, p2] = [await freePort(), await freePort()];
+  const dirs = [tempDir(`${name}-nginx`), tempDir(`${name}-nodinx`)];
+  for (const [dir, port] of [[dirs[0], p1], [dirs[1], p2]] as const) {
+    writeTree(dir, files);
+    prepare?.(dir);
+    fs.writeFileSync(path.join(dir, 'nginx.conf'), config.split('{PORT}').join(String(port)));
+  }
+  return [await startNginx(dirs[0], p1), await startNodinx(dirs[1], p2)];
+}
+
+/** Log lines with the run's directory, port, times and pids made comparable. */
+export function normLog(lines: string[], run: Running): string[] {
+  return lines.map((l) => l.split(run.dir).join('{dir}').split(`:${run.port}`).join(':PORT')
+    .replace(/\[\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]/, '[TIME]')
+    .replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[(\w+)\] \d+#\d+: \*\d+ /, '[$1] '));
 }

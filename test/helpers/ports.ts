@@ -26,3 +26,16 @@ export async function waitForPort(port: number, ms = 10000): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** Resolves once cond() holds, polling every 20 ms; rejects after `ms`. */
+export function waitFor(cond: () => boolean, ms = 15000): Promise<void> {
+  const deadline = Date.now() + ms;
+  return new Promise((resolve, reject) => {
+    const tick = (): void => {
+      if (cond()) return resolve();
+      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${cond}`));
+      setTimeout(tick, 20);
+    };
+    tick();
+  });
+}
