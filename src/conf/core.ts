@@ -26,6 +26,8 @@ export interface CoreConf {
   workerRlimitNofile?: number;
   workerRlimitCore?: number;
   workerPriority?: number;
+  workerCpuAffinity?: string[];
+  threadPools: string[];
   workerShutdownTimeout?: number;
   timerResolution?: number;
   workingDirectory?: string;
@@ -39,6 +41,7 @@ export interface EventsConf {
   seen: boolean;
   workerConnections?: number;
   use?: string;
+  workerAioRequests?: number;
   multiAccept?: boolean;
   acceptMutex?: boolean;
   acceptMutexDelay?: number;
@@ -48,7 +51,7 @@ export const LOG_LEVELS: LogLevel[] = ['emerg', 'alert', 'crit', 'error', 'warn'
 const DEBUG_FACILITIES = ['debug_core', 'debug_alloc', 'debug_mutex', 'debug_event', 'debug_http', 'debug_mail', 'debug_stream'];
 
 export function createCoreConf(): CoreConf {
-  return { env: [], errorLogs: [], modulesUsed: false };
+  return { env: [], errorLogs: [], threadPools: [], modulesUsed: false };
 }
 
 function path(key: 'pid' | 'lockFile' | 'workingDirectory') {
@@ -140,6 +143,42 @@ export const coreModule: Module = {
     },
     { name: 'worker_rlimit_nofile', type: C.MAIN | A.TAKE1, set: slot<CoreConf, 'workerRlimitNofile'>('workerRlimitNofile', numberValue) },
     { name: 'worker_rlimit_core', type: C.MAIN | A.TAKE1, set: slot<CoreConf, 'workerRlimitCore'>('workerRlimitCore', offsetValue) },
+    {
+      // CPU pinning changes no answer nodinx gives (and Node cannot pin): checked as nginx checks it, then accepted
+      name: 'worker_cpu_affinity',
+      type: C.MAIN | A.MORE1,
+      set(cf, conf: CoreConf) {
+        if (conf.workerCpuAffinity) return 'is duplicate';
+        const masks = cf.args[0] === 'auto' ? cf.args.slice(1) : cf.args;
+        if (cf.args[0] === 'auto' && masks.length > 1) throw cf.error('invalid number of arguments in "worker_cpu_affinity" directive');
+        for (const m of masks) {
+          const bad = /[^01 ]/.exec(m);
+          if (bad) throw cf.error(`invalid character "${bad[0]}" in "worker_cpu_affinity"`);
+        }
+        conf.workerCpuAffinity = cf.args;
+        return undefined;
+      },
+    },
+    {
+      // thread pools serve nginx's `aio threads`; nodinx reads files asynchronously anyway
+      name: 'thread_pool',
+      type: C.MAIN | A.TAKE2 | A.TAKE3,
+      set(cf, conf: CoreConf) {
+        let threads = 0;
+        for (const p of cf.args.slice(1)) {
+          if (p.startsWith('threads=')) {
+            threads = parseNumber(p.slice(8));
+            if (Number.isNaN(threads) || threads === 0) throw cf.error(`invalid threads value "${p}"`);
+          } else if (p.startsWith('max_queue=') && Number.isNaN(parseNumber(p.slice(10)))) {
+            throw cf.error(`invalid max_queue value "${p}"`);
+          }
+        }
+        if (threads === 0) throw cf.error('"thread_pool" must have "threads" parameter');
+        if (conf.threadPools.includes(cf.args[0])) throw cf.error(`duplicate thread pool "${cf.args[0]}"`);
+        conf.threadPools.push(cf.args[0]);
+        return undefined;
+      },
+    },
     { name: 'worker_shutdown_timeout', type: C.MAIN | A.TAKE1, set: slot<CoreConf, 'workerShutdownTimeout'>('workerShutdownTimeout', msecValue) },
     { name: 'working_directory', type: C.MAIN | A.TAKE1, set: path('workingDirectory') },
     {
@@ -226,6 +265,8 @@ export const eventsModule: Module = {
         return undefined;
       },
     },
+    // the size of nginx's Linux AIO context: nothing nodinx answers depends on it
+    { name: 'worker_aio_requests', type: C.EVENT | A.TAKE1, set: slot<EventsConf, 'workerAioRequests'>('workerAioRequests', numberValue) },
     { name: 'multi_accept', type: C.EVENT | A.FLAG, set: slot<EventsConf, 'multiAccept'>('multiAccept', flagValue) },
     { name: 'accept_mutex', type: C.EVENT | A.FLAG, set: slot<EventsConf, 'acceptMutex'>('acceptMutex', flagValue) },
     { name: 'accept_mutex_delay', type: C.EVENT | A.TAKE1, set: slot<EventsConf, 'acceptMutexDelay'>('acceptMutexDelay', msecValue) },
