@@ -4,6 +4,7 @@ import { httpDate, httpDateNow } from './core-variables';
 import { notModified } from './not-modified-filter';
 import { rangeFilter } from './range-filter';
 import { chunkedFilter } from './chunked-filter';
+import { primaryServerName, staticLocConf } from './core-static-module';
 
 // ngx_http_header_filter_module: the header filters every response passes,
 // then the status line and headers in nginx's order on the wire.
@@ -44,14 +45,16 @@ export function sendHeader(r: HttpRequest): number {
   if (out.lastModified !== -1 && (status === 200 || status === 206 || status === 304)) {
     h.push('Last-Modified', httpDate(out.lastModified));
   }
-  const relative = out.location !== undefined && out.location.startsWith('/');
+  const made = out.location !== undefined && out.location.startsWith('/') && staticLocConf(loc).absoluteRedirect;
   // the absolute form replaces the value, as nginx's header filter does: $sent_http_location logs it
-  if (relative) h.push('Location', (out.location = absoluteLocation(r, out.location!)));
+  if (made) h.push('Location', (out.location = absoluteLocation(r, out.location!)));
   if (chunkedFilter(r)) h.push('Transfer-Encoding', 'chunked');
   h.push('Connection', r.keepalive ? 'keep-alive' : 'close');
   if (r.keepalive && loc.keepaliveHeader) h.push('Keep-Alive', `timeout=${loc.keepaliveHeader}`);
-  // a full URL stays where it was added among the other headers
-  if (out.location !== undefined && !relative) h.push('Location', out.location);
+  // gzip_vary: set by the gzip filter and gzip_static when the body depends on Accept-Encoding
+  if (r.ctx.gzipVary) h.push('Vary', 'Accept-Encoding');
+  // a full URL (or any, with absolute_redirect off) stays where it was added among the other headers
+  if (out.location !== undefined && !made) h.push('Location', out.location);
   if (out.etag !== undefined) h.push('ETag', out.etag);
   for (const [k, v] of out.headers) h.push(k, v);
   if (out.acceptRanges) h.push('Accept-Ranges', 'bytes');
@@ -69,11 +72,16 @@ export function sendHeader(r: HttpRequest): number {
   return DONE;
 }
 
-/** absolute_redirect: "http://host[:port]" before a Location that starts with "/". */
+/**
+ * absolute_redirect: "http://host[:port]" before a Location that starts
+ * with "/"; the host is the server's primary name, the Host of the request
+ * or the address it came to.
+ */
 function absoluteLocation(r: HttpRequest, location: string): string {
   if (!location.startsWith('/')) return location;
   const conn = r.conn;
-  const host = r.host || conn.localAddr;
-  const port = conn.localPort === '80' || conn.localPort === '' ? '' : ':' + conn.localPort;
+  const conf = staticLocConf(r.loc ?? r.server.core.loc);
+  const host = conf.serverNameInRedirect ? primaryServerName(r.server) : r.host || conn.localAddr;
+  const port = !conf.portInRedirect || conn.localPort === '80' || conn.localPort === '' ? '' : ':' + conn.localPort;
   return `http://${host.includes(':') && !host.startsWith('[') ? '[' + host + ']' : host}${port}${location}`;
 }

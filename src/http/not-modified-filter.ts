@@ -1,5 +1,6 @@
 import type { HttpRequest } from './request';
 import { headerIn } from './core-variables';
+import { staticLocConf } from './core-static-module';
 
 // ngx_http_not_modified_filter_module: a 200 answer to a conditional request
 // (If-Modified-Since, If-None-Match, If-Unmodified-Since, If-Match) turns
@@ -12,9 +13,10 @@ export function parseHttpTime(s: string): number {
 }
 
 function matchEtag(r: HttpRequest, header: string, weak: boolean): boolean {
+  // "*" matches any answer, one without an ETag (etag off) too
+  if (header === '*') return true;
   let etag = r.out.etag;
   if (etag === undefined) return false;
-  if (header.trim() === '*') return true;
   if (weak && etag.startsWith('W/')) etag = etag.slice(2);
   for (let item of header.split(',')) {
     item = item.trim();
@@ -22,6 +24,16 @@ function matchEtag(r: HttpRequest, header: string, weak: boolean): boolean {
     if (item === etag) return true;
   }
   return false;
+}
+
+/** ngx_http_test_if_modified: whether the answer counts as modified since the date. */
+function modifiedSince(r: HttpRequest, ims: string): boolean {
+  const mode = staticLocConf(r.loc ?? r.server?.core.loc).ifModifiedSince;
+  if (r.out.lastModified === -1 || mode === 'off') return true;
+  // an invalid date is nginx's -1: before any file's time
+  const t = parseHttpTime(ims);
+  if (t === r.out.lastModified) return false;
+  return mode === 'exact' || Number.isNaN(t) || t < r.out.lastModified;
 }
 
 /** ngx_http_not_modified_filter: 304 and 412 for conditional requests. */
@@ -37,10 +49,7 @@ export function notModified(r: HttpRequest): number | undefined {
   const ims = headerIn(r, 'if-modified-since');
   const inm = headerIn(r, 'if-none-match');
   if (ims === undefined && inm === undefined) return undefined;
-  if (ims !== undefined) {
-    // if_modified_since exact (the default)
-    if (r.out.lastModified === -1 || parseHttpTime(ims) !== r.out.lastModified) return undefined;
-  }
+  if (ims !== undefined && modifiedSince(r, ims)) return undefined;
   if (inm !== undefined && !matchEtag(r, inm, true)) return undefined;
   r.status = 304;
   r.out.contentType = undefined;

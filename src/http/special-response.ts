@@ -4,6 +4,7 @@ import { errorPageBody, wantsPadding, wireStatus } from './error-pages';
 import { internalRedirect, namedLocation } from './find-config';
 import { sendHeader } from './header-filter';
 import { discardRequestBody } from './request-body';
+import { staticLocConf } from './core-static-module';
 
 // ngx_http_special_response.c: how an error or redirect status becomes a
 // response — the location's error_page (an internal redirect, a named
@@ -18,7 +19,8 @@ export function specialResponse(r: HttpRequest, code: number): Outcome {
   if (r.keepalive && CLOSE_ON.has(code)) r.keepalive = false;
   const pages = r.loc?.errorPages;
   if (!r.errorPage && pages && r.uriChanges !== 0) {
-    r.errorPage = true;
+    // recursive_error_pages lets the page's own errors have pages (uri_changes still bounds it)
+    if (!staticLocConf(r.loc).recursiveErrorPages) r.errorPage = true;
     for (const ep of pages) if (ep.codes.includes(code)) return sendErrorPage(r, ep);
   }
   // no "100 Continue" before an error: the body is only dropped
