@@ -33,8 +33,10 @@ describe('nodinx command line', () => {
     expect(r.status).toBe(0);
     const args = r.stderr.split('\n').find((l) => l.startsWith('configure arguments: '))!;
     expect(args).toContain('--conf-path=conf/nginx.conf');
-    // nodinx has no gzip module yet, and says so as a nginx built without it would
-    expect(args).toContain('--without-http_gzip_module');
+    // nodinx has no ssi module yet, and says so as a nginx built without it would
+    expect(args).toContain('--without-http_ssi_module');
+    expect(args).not.toContain('--without-http_gzip_module');
+    expect(args).toContain('--with-http_gzip_static_module');
     expect(args).not.toContain('--without-http_index_module');
     // the same line shape as nginx's own -V
     expect(run(NGINX, ['-V']).stderr).toMatch(/^configure arguments: --/m);

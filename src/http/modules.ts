@@ -3,6 +3,8 @@ import { httpCoreModule, type HttpModuleHooks } from './core-module';
 import { indexModule } from './index-module';
 import { autoindexModule } from './autoindex-module';
 import { coreRequestModule } from './core-request-module';
+import { coreStaticModule } from './core-static-module';
+import { expiresModule } from './expires-module';
 import { logModule } from './log-module';
 import { tryFilesModule } from './try-files';
 import { authBasicModule } from './auth-basic-module';
@@ -13,9 +15,13 @@ import { geoModule } from './geo-module';
 import { mapModule } from './map-module';
 import { splitClientsModule } from './split-clients-module';
 import { stubStatusModule } from './stub-status-module';
+import { charsetModule } from './charset-module';
+import { gzipModule } from './gzip-module';
+import { gzipStaticModule } from './gzip-static-module';
+import { openFileCacheModule } from './open-file-cache';
 
 // The http modules nodinx has, in nginx's order (it matters for merge and
 // for which module a directive name resolves to first).
 export function httpModules(): Array<Module & HttpModuleHooks> {
-  return [httpCoreModule, coreRequestModule, logModule, autoindexModule, indexModule, tryFilesModule, authBasicModule, accessModule, geoModule, mapModule, splitClientsModule, rewriteModule, headersModule, stubStatusModule];
+  return [httpCoreModule, coreRequestModule, openFileCacheModule, coreStaticModule, logModule, autoindexModule, indexModule, tryFilesModule, authBasicModule, accessModule, geoModule, mapModule, splitClientsModule, rewriteModule, expiresModule, headersModule, gzipModule, gzipStaticModule, charsetModule, stubStatusModule];
 }
