@@ -4,7 +4,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, NGINX, run, verdictOf } from './helpers/nodinx';
+import { alive, BIN, NGINX, run, verdictOf } from './helpers/nodinx';
 import { freePort, waitFor } from './helpers/ports';
 import { ensurePackages } from './global-setup';
 
@@ -41,15 +41,6 @@ function conf(port: number, opts: { workers?: number; root?: string; main?: stri
     + `  log_format st '$pid $connections_active $connections_reading $connections_writing $connections_waiting $request';\n`
     + `  access_log logs/access.log st;\n${opts.http ?? ''}`
     + `  server {\n    listen 127.0.0.1:${port};\n    location / { root ${opts.root ?? 'html'}; }\n    location = /status { stub_status; }\n  }\n}\n`;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The processes whose parent is pid, from /proc. */

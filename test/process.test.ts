@@ -5,7 +5,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { BIN, run } from './helpers/nodinx';
+import { alive, BIN, run } from './helpers/nodinx';
 import { freePort, waitFor, waitForPort } from './helpers/ports';
 
 // The running server as an operator drives it: start, pid file, -s signals,
@@ -31,15 +31,6 @@ function get(p: string): Promise<{ status: number; body: string }> {
 }
 
 const nodinx = (args: string[]) => run(process.execPath, [BIN, '-p', dir + '/', ...args]);
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 beforeEach(async () => {
   dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'nodinx-proc-')));

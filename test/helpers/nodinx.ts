@@ -17,3 +17,13 @@ export function verdictOf(r: SpawnSyncReturns<string>, dir: string): string {
   const line = r.stderr.split('\n').find((l) => /^(nginx|nodinx): \[/.test(l) && !/^(nginx|nodinx): \[warn\]/.test(l));
   return (line ?? `exit ${r.status}: ${r.stderr}`).replace(/^(nginx|nodinx): /, '').split(dir).join('{dir}');
 }
+
+/** The process exists (signal 0 probes without signalling). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
