@@ -58,21 +58,6 @@ const bufsCheck = (cf: Cf): string | undefined => {
   return Number.isNaN(num) || num === 0 || Number.isNaN(size) || size === 0 ? 'invalid value' : undefined;
 };
 
-/** ngx_http_core_open_file_cache: off | max=N [inactive=time] */
-const openFileCacheCheck = (cf: Cf): string | undefined => {
-  let max = 0;
-  let off = false;
-  for (const p of cf.args) {
-    if (p.startsWith('max=')) max = parseNumber(p.slice(4));
-    else if (p.startsWith('inactive=') && !Number.isNaN(parseTime(p.slice(9), true))) continue;
-    else if (p === 'off') off = true;
-    else max = NaN;
-    if (Number.isNaN(max) || (p.startsWith('max=') && max <= 0)) throw cf.error(`invalid "open_file_cache" parameter "${p}"`);
-  }
-  if (!off && max === 0) throw cf.error(`"open_file_cache" must have the "max" parameter`);
-  return undefined;
-};
-
 function root(cf: Cf, conf: LocationConf): string | undefined {
   const isAlias = cf.name === 'alias';
   if (conf.root !== undefined) {
@@ -324,8 +309,7 @@ export const httpCoreModule: Module & HttpModuleHooks = {
     accepted('variables_hash_bucket_size', C.HTTP_MAIN | A.TAKE1, sizeCheck(0)),
     accepted('types_hash_max_size', C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | A.TAKE1, sizeCheck(0)),
     accepted('types_hash_bucket_size', C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | A.TAKE1, sizeCheck(0)),
-    accepted('open_file_cache', C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | TAKE12, openFileCacheCheck),
-    accepted('open_file_cache_valid', C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | A.TAKE1, (cf) => (Number.isNaN(parseTime(cf.args[0], true)) ? 'invalid value' : undefined)),
+    // open_file_cache and open_file_cache_valid: open-file-cache.ts
     accepted('open_file_cache_min_uses', C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | A.TAKE1, (cf) => (Number.isNaN(parseNumber(cf.args[0])) ? 'invalid number' : undefined)),
     accepted('open_file_cache_errors', C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | A.FLAG),
     accepted('open_file_cache_events', C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | A.FLAG),

@@ -1,6 +1,5 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { pipeline } from 'node:stream';
 import type { LocationConf } from './core-module';
 import { INDEX, type IndexLocConf } from './index-module';
 import { DONE, type HttpRequest, type Outcome, type PhaseHandler } from './request';
@@ -10,6 +9,9 @@ import { logError } from './http-context';
 import { sendHeader } from './header-filter';
 import { internalRedirect } from './find-config';
 import { discardRequestBody } from './request-body';
+import { staticLocConf } from './core-static-module';
+import { openFileCache } from './open-file-cache';
+import { WHOLE_READ_MAX, closeFile, openFile, readWhole, sendBuffer, sendStream } from './static-file';
 
 // ngx_http_static_module and ngx_http_index_module at run time, and
 // ngx_http_map_uri_to_path: how a URI becomes a file under root or alias.
@@ -131,6 +133,9 @@ function isGetHeadPost(m: string): boolean {
  */
 export const directoryHandlers: PhaseHandler[] = [];
 
+/** Content handlers nginx runs before static for a file URI (gzip_static); they decline with undefined. */
+export const fileHandlers: PhaseHandler[] = [];
+
 /** The content phase when no module claimed the location: index, then static. */
 export async function staticContent(r: HttpRequest): Promise<Outcome> {
   if (r.uri.endsWith('/')) {
@@ -142,6 +147,10 @@ export async function staticContent(r: HttpRequest): Promise<Outcome> {
     const mapped = mapUriToPath(r);
     if (mapped) logError(r, 'error', `directory index of "${mapped.path}" is forbidden`);
     return 403;
+  }
+  for (const handler of fileHandlers) {
+    const rc = await handler(r);
+    if (rc !== undefined) return rc;
   }
   return staticHandler(r);
 }
@@ -222,61 +231,59 @@ async function staticHandler(r: HttpRequest): Promise<Outcome> {
   r.filename = mapped.path;
   r.trace?.push({ kind: 'content', handler: 'static', detail: mapped.path });
   if (mapped.outside) return outsideAlias(r, mapped);
-  let fh: fs.promises.FileHandle;
-  let st: fs.Stats;
-  try {
-    fh = await fs.promises.open(fsPath(mapped.path), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
-  } catch (e) {
-    return openFailed(r, 'open()', mapped.path, e as NodeJS.ErrnoException);
-  }
-  try {
-    st = await fh.stat();
-  } catch (e) {
-    await fh.close().catch(() => undefined);
-    return openFailed(r, 'fstat()', mapped.path, e as NodeJS.ErrnoException);
-  }
+  const file = fsPath(mapped.path);
+  const cache = openFileCache(r.loc);
+  const hit = cache?.lookup(mapped.path, file);
+  const opened = hit ? { fd: -1, st: hit.st } : openFile(file);
+  if (!('fd' in opened)) return openFailed(r, opened.call, mapped.path, opened.err);
+  const { fd, st } = opened;
   if (st.isDirectory()) {
-    await fh.close().catch(() => undefined);
+    closeFile(fd);
     r.out.location = r.uri + '/' + (r.hasArgs && r.args !== '' ? '?' + r.args : '');
     return 301;
   }
   if (!st.isFile()) {
-    await fh.close().catch(() => undefined);
+    closeFile(fd);
     logError(r, 'crit', `"${mapped.path}" is not a regular file`);
     return 404;
   }
   if (r.method === 'POST') {
-    await fh.close().catch(() => undefined);
+    closeFile(fd);
     return 405;
   }
   const discarded = discardRequestBody(r);
   if (discarded !== undefined) {
-    await fh.close().catch(() => undefined);
+    closeFile(fd);
     return discarded;
   }
   if (r.clientGone) {
-    await fh.close().catch(() => undefined);
+    closeFile(fd);
     return 499;
   }
   const mtime = Math.floor(st.mtimeMs / 1000);
   r.status = 200;
   r.out.contentLength = st.size;
   r.out.lastModified = mtime;
-  r.out.etag = `"${mtime.toString(16)}-${st.size.toString(16)}"`;
+  if (staticLocConf(r.loc).etag) r.out.etag = `"${mtime.toString(16)}-${st.size.toString(16)}"`;
   r.out.contentType = contentType(r.loc, r.uri);
   r.out.allowRanges = true;
   const rc = sendHeader(r);
   if (rc !== DONE) {
-    await fh.close().catch(() => undefined);
+    closeFile(fd);
     return rc;
   }
   const ranges = r.ctx.ranges as Array<[number, number]> | undefined;
   if (r.headerOnly || st.size === 0 || (ranges && ranges.length > 1 && !r.ctx.multipart)) {
-    await fh.close().catch(() => undefined);
+    closeFile(fd);
     r.res.end();
     return DONE;
   }
-  sendFile(r, fh, ranges);
+  const whole = hit ? hit.body : st.size <= WHOLE_READ_MAX ? readWhole(fd, st.size) : undefined;
+  if (whole) {
+    closeFile(fd);
+    if (cache && !hit) cache.store(mapped.path, st, whole);
+    sendBuffer(r, whole, ranges);
+  } else sendStream(r, fd, ranges);
   return DONE;
 }
 
@@ -301,50 +308,3 @@ function openFailed(r: HttpRequest, call: string, p: string, e: NodeJS.ErrnoExce
   if (status !== 404 || r.loc.logNotFound !== false) logError(r, level, `${call} "${p}" failed (${errText(e)})`);
   return status;
 }
-
-/** Streams the file (or its ranges) with backpressure; closes the file when done. */
-function sendFile(r: HttpRequest, fh: fs.promises.FileHandle, ranges: Array<[number, number]> | undefined): void {
-  const res = r.res;
-  const parts = (r.ctx.multipart as { heads: string[]; tail: string } | undefined);
-  if (!ranges || ranges.length === 1) {
-    const [start, end] = ranges ? ranges[0] : [0, -1];
-    const rs = fh.createReadStream(end >= 0 ? { start, end: end - 1 } : {});
-    rs.on('data', (chunk: string | Buffer) => {
-      r.bodyBytesSent += chunk.length;
-    });
-    pipeline(rs, res, () => {
-      fh.close().catch(() => undefined);
-    });
-    return;
-  }
-  // multipart/byteranges: one read stream per range, each after its part head
-  let i = 0;
-  const next = (): void => {
-    if (res.destroyed) {
-      fh.close().catch(() => undefined);
-      return;
-    }
-    if (i === ranges.length) {
-      r.bodyBytesSent += parts!.tail.length;
-      res.end(parts!.tail, 'latin1');
-      fh.close().catch(() => undefined);
-      return;
-    }
-    const [start, end] = ranges[i];
-    const head = parts!.heads[i++];
-    r.bodyBytesSent += head.length;
-    res.write(head, 'latin1');
-    const rs = fh.createReadStream({ start, end: end - 1, autoClose: false });
-    rs.on('data', (chunk: string | Buffer) => {
-      r.bodyBytesSent += chunk.length;
-      if (!res.write(chunk)) {
-        rs.pause();
-        res.once('drain', () => rs.resume());
-      }
-    });
-    rs.on('end', next);
-    rs.on('error', () => res.destroy());
-  };
-  next();
-}
-

@@ -1,0 +1,147 @@
+import * as fs from 'node:fs';
+import { A, C, TAKE12, type Cf, type Module } from '../conf/module';
+import { parseNumber, parseTime } from '../conf/values';
+import type { HttpModuleHooks } from './core-module';
+import type { LocationConf } from './core-conf';
+
+// open_file_cache: nginx keeps open descriptors and their fstat() for
+// open_file_cache_valid, so a file replaced under it is served stale that
+// long. nodinx keeps the stat and the bytes of small files instead, and
+// checks them with one stat() per request: a change of inode, size, mtime or
+// ctime drops the entry. So nodinx is never staler than nginx with the same
+// config (it notices sooner), and a request costs one system call where it
+// would cost open, fstat, read and close. A write can land in the same
+// timestamp tick as our read and leave mtime and ctime as we saw them; so a
+// file changed less than RACY_MS before it was read is not cached (git's
+// "racy clean" rule), and is read afresh until it has been quiet that long.
+
+const RACY_MS = 2000;
+/** Bytes of file contents all caches together may hold; past that, entries keep no body. */
+const BODY_BUDGET = 64 * 1024 * 1024;
+
+export interface CachedFile {
+  st: fs.Stats;
+  body: Buffer;
+  /** for `inactive=`: the last request that used it */
+  used: number;
+}
+
+export class OpenFileCache {
+  private readonly files = new Map<string, CachedFile>();
+  private static bytes = 0;
+
+  constructor(readonly max: number, readonly inactiveMs: number, private readonly racyMs = RACY_MS) {}
+
+  /** The cached bytes of `path` when the file on disk is still the one read; undefined otherwise. */
+  lookup(path: string, fsPath: Buffer): CachedFile | undefined {
+    const e = this.files.get(path);
+    if (!e) return undefined;
+    const now = Date.now();
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(fsPath, { throwIfNoEntry: false });
+    } catch {
+      st = undefined;
+    }
+    if (!st || now - e.used > this.inactiveMs || !same(st, e.st)) {
+      this.drop(path, e);
+      return undefined;
+    }
+    e.used = now;
+    // most recently used last: the first is the one to evict
+    this.files.delete(path);
+    this.files.set(path, e);
+    return e;
+  }
+
+  /** Remembers a regular file's bytes just read through the descriptor `st` came from. */
+  store(path: string, st: fs.Stats, body: Buffer): void {
+    const now = Date.now();
+    if (now - Math.max(st.mtimeMs, st.ctimeMs) < this.racyMs) return;
+    if (OpenFileCache.bytes + body.length > BODY_BUDGET) return;
+    const old = this.files.get(path);
+    if (old) this.drop(path, old);
+    if (this.files.size >= this.max) {
+      const [first, e] = this.files.entries().next().value as [string, CachedFile];
+      this.drop(first, e);
+    }
+    this.files.set(path, { st, body, used: now });
+    OpenFileCache.bytes += body.length;
+  }
+
+  private drop(path: string, e: CachedFile): void {
+    this.files.delete(path);
+    OpenFileCache.bytes -= e.body.length;
+  }
+}
+
+function same(a: fs.Stats, b: fs.Stats): boolean {
+  return a.ino === b.ino && a.dev === b.dev && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs && a.isFile();
+}
+
+export const OPEN_FILE_CACHE = 'http_open_file_cache';
+
+export interface OpenFileCacheLocConf {
+  /** null: `open_file_cache off` */
+  cache?: OpenFileCache | null;
+  /** open_file_cache_valid in seconds: accepted; nodinx revalidates every request */
+  valid?: number;
+  seen?: Set<string>;
+}
+
+/** The location's cache, if open_file_cache is on there. */
+export function openFileCache(loc: LocationConf): OpenFileCache | undefined {
+  return (loc.confs[OPEN_FILE_CACHE] as OpenFileCacheLocConf | undefined)?.cache ?? undefined;
+}
+
+function firstOnLevel(conf: OpenFileCacheLocConf, name: string): boolean {
+  conf.seen ??= new Set();
+  if (conf.seen.has(name)) return false;
+  conf.seen.add(name);
+  return true;
+}
+
+/** ngx_http_core_open_file_cache: off | max=N [inactive=time] */
+function openFileCacheSet(cf: Cf, conf: OpenFileCacheLocConf): string | undefined {
+  if (!firstOnLevel(conf, 'open_file_cache')) return 'is duplicate';
+  let max = 0;
+  let inactive = 60;
+  let off = false;
+  for (const p of cf.args) {
+    if (p.startsWith('max=')) max = parseNumber(p.slice(4));
+    else if (p.startsWith('inactive=') && !Number.isNaN(parseTime(p.slice(9), true))) {
+      inactive = parseTime(p.slice(9), true);
+      continue;
+    } else if (p === 'off') off = true;
+    else max = NaN;
+    if (Number.isNaN(max) || (p.startsWith('max=') && max <= 0)) throw cf.error(`invalid "open_file_cache" parameter "${p}"`);
+  }
+  if (!off && max === 0) throw cf.error(`"open_file_cache" must have the "max" parameter`);
+  conf.cache = off ? null : new OpenFileCache(max, inactive * 1000);
+  return undefined;
+}
+
+export const openFileCacheModule: Module & HttpModuleHooks = {
+  name: OPEN_FILE_CACHE,
+  type: 'http',
+  createLoc: (): OpenFileCacheLocConf => ({}),
+  // one cache object for a level and all that inherit it, as nginx shares it
+  mergeLoc(parent: OpenFileCacheLocConf, child: OpenFileCacheLocConf) {
+    if (child.cache === undefined) child.cache = parent.cache;
+    child.valid ??= parent.valid ?? 60;
+  },
+  commands: [
+    { name: 'open_file_cache', type: C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | TAKE12, set: openFileCacheSet },
+    {
+      name: 'open_file_cache_valid',
+      type: C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | A.TAKE1,
+      set(cf, conf: OpenFileCacheLocConf) {
+        if (!firstOnLevel(conf, 'open_file_cache_valid')) return 'is duplicate';
+        const t = parseTime(cf.args[0], true);
+        if (Number.isNaN(t)) return 'invalid value';
+        conf.valid = t;
+        return undefined;
+      },
+    },
+  ],
+};
