@@ -4,7 +4,6 @@ import { parseAddr, parseCidr } from '../core/inet';
 import type { HttpModuleHooks } from './core-conf';
 import type { HttpRequest, Outcome } from './request';
 import { logError } from './http-context';
-import { phaseHandlers } from './phases';
 import { GRANTED } from './access-phase';
 
 // ngx_http_access_module: `allow` and `deny` by client address. The rules of
@@ -85,8 +84,6 @@ function accessHandler(r: HttpRequest): Outcome {
   return conf.rules6 ? decide(r, conf.rules6, b) : undefined;
 }
 
-let registered = false;
-
 export const accessModule: Module & HttpModuleHooks = {
   name: ACCESS,
   provides: ['http_access'],
@@ -96,13 +93,7 @@ export const accessModule: Module & HttpModuleHooks = {
   mergeLoc(parent: AccessLocConf, child: AccessLocConf) {
     if (!child.rules && !child.rules6 && !child.rulesUn) Object.assign(child, { rules: parent.rules, rules6: parent.rules6, rulesUn: parent.rulesUn });
   },
-  postconfiguration() {
-    if (registered) return;
-    registered = true;
-    // nginx runs a phase's handlers in the reverse order of the modules
-    // (ngx_http_init_phase_handlers): access, after auth_basic, comes first
-    phaseHandlers.access.unshift(accessHandler);
-  },
+  handlers: { access: accessHandler },
   commands: [
     { name: 'allow', type: C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | C.HTTP_LMT | A.TAKE1, set: rule },
     { name: 'deny', type: C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | C.HTTP_LMT | A.TAKE1, set: rule },

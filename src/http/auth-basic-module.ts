@@ -6,7 +6,6 @@ import { compile, type HttpModuleHooks } from './core-conf';
 import type { HttpRequest, Outcome } from './request';
 import type { Template } from './variables';
 import { logError } from './http-context';
-import { phaseHandlers } from './phases';
 import { challenge, GRANTED } from './access-phase';
 import { basicUser } from './basic-user';
 import { checkPassword, findHash } from './htpasswd';
@@ -107,8 +106,6 @@ async function authBasicHandler(r: HttpRequest): Promise<Outcome> {
   return unauthorized(r, realmText);
 }
 
-let registered = false;
-
 export const authBasicModule: Module & HttpModuleHooks = {
   name: AUTH_BASIC,
   provides: ['http_auth_basic'],
@@ -118,12 +115,7 @@ export const authBasicModule: Module & HttpModuleHooks = {
     child.realm ??= parent.realm;
     child.userFile ??= parent.userFile;
   },
-  postconfiguration() {
-    if (registered) return;
-    registered = true;
-    // see access-module.ts: handlers of a phase run in the reverse order of registration
-    phaseHandlers.access.unshift(authBasicHandler);
-  },
+  handlers: { access: authBasicHandler },
   commands: [
     { name: 'auth_basic', type: C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | C.HTTP_LMT | A.TAKE1, set: realm },
     { name: 'auth_basic_user_file', type: C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | C.HTTP_LMT | A.TAKE1, set: userFile },

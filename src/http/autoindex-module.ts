@@ -8,7 +8,7 @@ import { errText } from './access-log';
 import { logError } from './http-context';
 import { sendHeader } from './header-filter';
 import { argValue } from './core-variables';
-import { directoryHandlers, mapUriToPath, outsideAlias } from './static-module';
+import { mapUriToPath, outsideAlias } from './static-module';
 import { autoindexHtml, autoindexJson, autoindexXml, type AutoindexEntry } from './autoindex-format';
 
 // ngx_http_autoindex_module: a listing of a directory whose URI ends in "/"
@@ -190,8 +190,6 @@ async function autoindexHandler(r: HttpRequest): Promise<Outcome> {
   return DONE;
 }
 
-let registered = false;
-
 export const autoindexModule: Module & HttpModuleHooks = {
   name: AUTOINDEX,
   provides: ['http_autoindex'],
@@ -203,11 +201,7 @@ export const autoindexModule: Module & HttpModuleHooks = {
     child.localtime ??= parent.localtime ?? false;
     child.exactSize ??= parent.exactSize ?? true;
   },
-  postconfiguration() {
-    if (registered) return;
-    registered = true;
-    directoryHandlers.push(autoindexHandler);
-  },
+  handlers: { directory: autoindexHandler },
   commands: [
     { name: 'autoindex', type: C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | A.FLAG, set: slot<AutoindexLocConf, 'enable'>('enable', flagValue) },
     { name: 'autoindex_format', type: C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | A.TAKE1, set: slot<AutoindexLocConf, 'format'>('format', formatValue) },

@@ -6,7 +6,6 @@ import { http, type HttpModuleHooks } from './core-conf';
 import type { HttpMainConf } from './core-conf';
 import type { HttpRequest } from './request';
 import type { Variables } from './variables';
-import { headerFilters } from './header-filter';
 import { logError } from './http-context';
 import { readMap, recoder, type Charset, type MapTable, type Recoder } from './charset-map';
 
@@ -206,8 +205,6 @@ function recodeBody(r: HttpRequest, rc: Recoder): void {
   };
 }
 
-let registered = false;
-
 const LEVELS = C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC;
 
 export const charsetModule: Module & HttpModuleHooks = {
@@ -226,11 +223,9 @@ export const charsetModule: Module & HttpModuleHooks = {
     if (typeof charset !== 'number' || typeof source !== 'number' || charset === OFF || charset === source || !main) return;
     if (!main.recodes.some(([s, d]) => s === source && d === charset)) main.recodes.push([source, charset]);
   },
+  handlers: { headerFilter: charsetFilter },
   postconfiguration(main: HttpMainConf) {
     resolveRecodes(main.ctx.main[CHARSET] as CharsetMainConf);
-    if (registered) return;
-    registered = true;
-    headerFilters.push(charsetFilter);
   },
   commands: [
     { name: 'charset', type: LEVELS | C.HTTP_LIF | A.TAKE1, set: charsetSlot('charset') },

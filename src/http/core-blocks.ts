@@ -4,6 +4,7 @@ import { compileRegex, type CompiledRegex } from '../conf/regex';
 import { defaultListen } from './listen';
 import { buildLocationTree } from './location-tree';
 import { httpModules } from './modules';
+import { installHandlers } from './phases';
 import { addListen, buildAddressMap } from './server-names';
 import { Variables } from './variables';
 import { CORE, coreLoc, http, type CoreSrvConf, type HttpCtx, type HttpMainConf, type LocationConf } from './core-conf';
@@ -156,6 +157,7 @@ function postConfiguration(cf: Cf, main: HttpMainConf): void {
     cf.cycle.warnings.push(new ConfError(reason, file, line, 'warn'));
   });
   for (const m of modules) m.postconfiguration?.(main, mergeCf);
+  installHandlers(modules);
   main.variables.checkUsed();
   for (const t of main.templates) t.bind();
 }

@@ -7,6 +7,7 @@ import { compileTemplate, Template, Variables, type CompileOptions } from './var
 import type { ListenConf } from './listen';
 import type { LocationTree } from './location-tree';
 import type { AddressMap } from './server-names';
+import type { HttpRequest, PhaseHandler } from './request';
 
 // The typed model of the http block (ngx_http_core_module's confs) and the
 // helpers every http module's setters use.
@@ -128,4 +129,18 @@ export function compile(cf: Cf, source: string, opts?: CompileOptions): Template
 export interface HttpModuleHooks {
   preconfiguration?(main: HttpMainConf): void;
   postconfiguration?(main: HttpMainConf, cf: { error(reason: string, file?: string, line?: number): ConfError }): void;
+  /**
+   * What the module adds to request processing, installed once in module
+   * order (ngx_http_init_phase_handlers): phase handlers, the directory and
+   * file content handlers before static, and a header filter.
+   */
+  handlers?: {
+    serverRewrite?: PhaseHandler;
+    rewrite?: PhaseHandler;
+    access?: PhaseHandler;
+    precontent?: PhaseHandler;
+    directory?: PhaseHandler;
+    file?: PhaseHandler;
+    headerFilter?: (r: HttpRequest) => void;
+  };
 }

@@ -2,7 +2,6 @@ import { C, TAKE12, type Cf, type Module } from '../conf/module';
 import { parseTime } from '../conf/values';
 import { compile, type HttpModuleHooks } from './core-module';
 import { httpDate, httpDateNow } from './core-variables';
-import { headerFilters } from './header-filter';
 import type { HttpRequest } from './request';
 import type { Template } from './variables';
 
@@ -143,8 +142,6 @@ function expiresFilter(r: HttpRequest): void {
   setExpires(r, conf);
 }
 
-let registered = false;
-
 export const expiresModule: Module & HttpModuleHooks = {
   name: EXPIRES,
   type: 'http',
@@ -155,10 +152,6 @@ export const expiresModule: Module & HttpModuleHooks = {
     child.time = parent.time;
     child.value = parent.value;
   },
-  postconfiguration() {
-    if (registered) return;
-    registered = true;
-    headerFilters.push(expiresFilter);
-  },
+  handlers: { headerFilter: expiresFilter },
   commands: [{ name: 'expires', type: C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | C.HTTP_LIF | TAKE12, set: expiresDirective }],
 };

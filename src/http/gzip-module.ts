@@ -4,7 +4,6 @@ import { parseNumber, parseSize } from '../conf/values';
 import { Reason, flagValue, numberValue, sizeValue, slot } from '../conf/slots';
 import type { HttpMainConf, HttpModuleHooks } from './core-conf';
 import type { HttpRequest } from './request';
-import { headerFilters } from './header-filter';
 import { PROXIED, gzipOk, type GzipOkConf } from './gzip-ok';
 import { compressBody, gzipParams, gzipRatio } from './gzip-body';
 
@@ -150,8 +149,6 @@ export function weakEtag(r: HttpRequest): void {
   r.out.etag = etag.startsWith('"') ? 'W/' + etag : undefined;
 }
 
-let registered = false;
-
 export const gzipModule: Module & HttpModuleHooks = {
   name: GZIP,
   provides: ['http_gzip'],
@@ -172,11 +169,7 @@ export const gzipModule: Module & HttpModuleHooks = {
     child.disable ??= parent.disable;
     child.disableMsie6 ??= parent.disableMsie6;
   },
-  postconfiguration() {
-    if (registered) return;
-    registered = true;
-    headerFilters.push(gzipHeaderFilter);
-  },
+  handlers: { headerFilter: gzipHeaderFilter },
   commands: [
     { name: 'gzip', type: LOC | C.HTTP_LIF | A.FLAG, set: flag('enable') },
     { name: 'gzip_buffers', type: LOC | A.TAKE2, set: setBuffers },

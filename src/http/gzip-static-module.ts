@@ -7,7 +7,7 @@ import { errText } from './access-log';
 import { logError } from './http-context';
 import { sendHeader } from './header-filter';
 import { discardRequestBody } from './request-body';
-import { contentType, fileHandlers, mapUriToPath } from './static-module';
+import { contentType, mapUriToPath } from './static-module';
 import { gzipOk } from './gzip-ok';
 import { gzipConf } from './gzip-module';
 
@@ -120,8 +120,6 @@ async function gzipStaticHandler(r: HttpRequest): Promise<Outcome> {
   return DONE;
 }
 
-let registered = false;
-
 export const gzipStaticModule: Module & HttpModuleHooks = {
   name: GZIP_STATIC,
   provides: ['http_gzip_static'],
@@ -130,10 +128,6 @@ export const gzipStaticModule: Module & HttpModuleHooks = {
   mergeLoc(parent: GzipStaticLocConf, child: GzipStaticLocConf) {
     child.mode ??= parent.mode;
   },
-  postconfiguration() {
-    if (registered) return;
-    registered = true;
-    fileHandlers.push(gzipStaticHandler);
-  },
+  handlers: { file: gzipStaticHandler },
   commands: [{ name: 'gzip_static', type: C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | A.TAKE1, set: setMode }],
 };

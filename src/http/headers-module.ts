@@ -2,7 +2,6 @@ import { C, TAKE23, type Cf, type Module } from '../conf/module';
 import { compile, type HttpModuleHooks } from './core-module';
 import type { HttpRequest, OutHeaders } from './request';
 import type { Template } from './variables';
-import { headerFilters } from './header-filter';
 
 // ngx_http_headers_filter_module's add_header: headers added to answers of
 // the statuses a cache may keep (or to every answer with `always`). An
@@ -88,8 +87,6 @@ function headersFilter(r: HttpRequest): void {
   }
 }
 
-let registered = false;
-
 export const headersModule: Module & HttpModuleHooks = {
   name: HEADERS,
   provides: ['http_headers'],
@@ -98,10 +95,6 @@ export const headersModule: Module & HttpModuleHooks = {
   mergeLoc(parent: HeadersLocConf, child: HeadersLocConf) {
     child.headers ??= parent.headers;
   },
-  postconfiguration() {
-    if (registered) return;
-    registered = true;
-    headerFilters.push(headersFilter);
-  },
+  handlers: { headerFilter: headersFilter },
   commands: [{ name: 'add_header', type: C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | C.HTTP_LIF | TAKE23, set: addHeader }],
 };

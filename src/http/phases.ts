@@ -1,10 +1,10 @@
-import type { LocationConf } from './core-module';
+import type { HttpModuleHooks, LocationConf } from './core-module';
 import { DONE, type HttpRequest, type Outcome, type PhaseHandler } from './request';
 import { logError } from './http-context';
 import { findConfig } from './find-config';
 import { sendSpecial, specialResponse } from './special-response';
-import { sendHeader } from './header-filter';
-import { staticContent } from './static-module';
+import { headerFilters, sendHeader } from './header-filter';
+import { directoryHandlers, fileHandlers, staticContent } from './static-module';
 import { accessPhase } from './access-phase';
 
 // The request's way through nginx's phases (ngx_http_core_run_phases):
@@ -20,6 +20,25 @@ export const phaseHandlers = {
   access: [] as PhaseHandler[],
   precontent: [] as PhaseHandler[],
 };
+
+let installed = false;
+
+/** Installs the modules' handlers once, in module order, as nginx's phase engine is built. */
+export function installHandlers(modules: HttpModuleHooks[]): void {
+  if (installed) return;
+  installed = true;
+  for (const { handlers: h } of modules) {
+    if (!h) continue;
+    if (h.serverRewrite) phaseHandlers.serverRewrite.push(h.serverRewrite);
+    if (h.rewrite) phaseHandlers.rewrite.push(h.rewrite);
+    // nginx runs a phase's handlers in the reverse order of its modules: access before auth_basic
+    if (h.access) phaseHandlers.access.unshift(h.access);
+    if (h.precontent) phaseHandlers.precontent.push(h.precontent);
+    if (h.directory) directoryHandlers.push(h.directory);
+    if (h.file) fileHandlers.push(h.file);
+    if (h.headerFilter) headerFilters.push(h.headerFilter);
+  }
+}
 
 const contentHandlers = new WeakMap<LocationConf, PhaseHandler>();
 

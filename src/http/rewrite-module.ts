@@ -8,7 +8,6 @@ import { defineCaptures } from './core-blocks';
 import type { HttpRequest, Outcome } from './request';
 import { Template, type Variables } from './variables';
 import { logError } from './http-context';
-import { phaseHandlers } from './phases';
 import { ifBlock } from './rewrite-if';
 import { REWRITE, runScript, type Engine, type Op, type RewriteLocConf, type RewriteOp, type SetOp } from './rewrite-script';
 
@@ -165,8 +164,6 @@ function locationRewrite(r: HttpRequest): Outcome | Promise<Outcome> {
   return conf?.codes ? run(r, conf, true) : undefined;
 }
 
-let registered = false;
-
 export const rewriteModule: Module & HttpModuleHooks = {
   name: REWRITE,
   provides: ['http_rewrite'],
@@ -176,12 +173,7 @@ export const rewriteModule: Module & HttpModuleHooks = {
     child.log ??= parent.log ?? false;
     child.uninitializedWarn ??= parent.uninitializedWarn ?? true;
   },
-  postconfiguration() {
-    if (registered) return;
-    registered = true;
-    phaseHandlers.serverRewrite.push(serverRewrite);
-    phaseHandlers.rewrite.push(locationRewrite);
-  },
+  handlers: { serverRewrite, rewrite: locationRewrite },
   commands: [
     { name: 'rewrite', type: SCRIPT | TAKE23, set: rewrite },
     { name: 'return', type: SCRIPT | TAKE12, set: ret },

@@ -8,7 +8,6 @@ import type { Template } from './variables';
 import type { Where } from './trace';
 import { logError } from './http-context';
 import { internalRedirect, namedLocation } from './find-config';
-import { phaseHandlers } from './phases';
 import { aliasLength, mapUriToPath } from './static-module';
 import { errText } from './access-log';
 
@@ -139,17 +138,11 @@ async function tryFilesHandler(r: HttpRequest): Promise<Outcome> {
   return undefined;
 }
 
-let registered = false;
-
 export const tryFilesModule: Module & HttpModuleHooks = {
   name: TRY_FILES,
   provides: ['http_try_files'],
   type: 'http',
   createLoc: (): TryFilesLocConf => ({}),
-  postconfiguration() {
-    if (registered) return;
-    registered = true;
-    phaseHandlers.precontent.push(tryFilesHandler);
-  },
+  handlers: { precontent: tryFilesHandler },
   commands: [{ name: 'try_files', type: C.HTTP_SRV | C.HTTP_LOC | A.MORE2, set: tryFiles }],
 };
