@@ -241,6 +241,7 @@ export function registerCoreVariables(vars: Variables): void {
   d('request_body', () => undefined);
   d('request_body_file', () => undefined);
   d('request_id', (r) => (r.requestId ??= crypto.randomBytes(16).toString('hex')));
+  d('pipe', (r) => (r.pipeline ? 'p' : '.'));
   d('status', status);
   d('body_bytes_sent', (r) => String(r.bodyBytesSent));
   d('bytes_sent', (r) => String(r.headerBytes + r.bodyBytesSent));
@@ -281,6 +282,8 @@ export function registerCoreVariables(vars: Variables): void {
 
   vars.definePrefix('http_', (r, name) => unknownHeader(r, headerName(name, 5)));
   vars.definePrefix('sent_http_', (r, name) => sentHeader(r, headerName(name, 10)));
+  // nodinx sends no trailers (add_trailer is not supported): nginx's value without them
+  vars.definePrefix('sent_trailer_', () => undefined);
   vars.definePrefix('cookie_', (r, name) => cookieValue(r, name.slice(7)));
   vars.definePrefix('arg_', (r, name) => argValue(r.args, name.slice(4)));
 }

@@ -101,6 +101,7 @@ export class ClientConnection {
     const r = new Request(c);
     r.trace = (c.socket as net.Socket & { [TRACE]?: Trace })[TRACE];
     r.action = pipelined ? 'reading client pipelined request line' : 'reading client request line';
+    r.pipeline = pipelined;
     c.requests++;
     c.current = r;
     this.r = r;

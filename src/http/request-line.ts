@@ -97,6 +97,7 @@ export class Request implements HttpRequest {
   requestLength = 0;
   quirks = userAgentQuirks(undefined);
   requestId?: string = undefined;
+  pipeline = false;
   filename?: string = undefined;
   headerLimit = Infinity;
   /** no request line yet: $uri, $request_method... are not found */

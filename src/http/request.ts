@@ -86,6 +86,8 @@ export interface HttpRequest {
   quirks: ClientQuirks;
   /** lazily made $request_id */
   requestId?: string;
+  /** read from what the previous request left in the buffer ($pipe) */
+  pipeline?: boolean;
   /** the path a content handler mapped the URI to ($request_filename) */
   filename?: string;
   /**
