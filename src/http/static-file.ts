@@ -1,5 +1,4 @@
 import * as fs from 'node:fs';
-import { pipeline } from 'node:stream';
 import type { HttpRequest } from './request';
 
 // The file side of ngx_http_static_handler: open, fstat, and the body on the
@@ -85,16 +84,30 @@ export function sendBuffer(r: HttpRequest, buf: Buffer, ranges: Array<[number, n
 }
 
 /** The body streamed from the descriptor with backpressure; closes it when done. */
-export function sendStream(r: HttpRequest, fd: number, ranges: Array<[number, number]> | undefined): void {
+export function sendStream(r: HttpRequest, fd: number, ranges: Array<[number, number]> | undefined, size: number): void {
   const res = r.res;
-  const done = (): void => closeFile(fd);
+  let closed = false;
+  const done = (): void => {
+    if (closed) return;
+    closed = true;
+    closeFile(fd);
+  };
   if (!ranges || ranges.length === 1) {
     const [start, end] = ranges ? ranges[0] : [0, -1];
+    const want = end >= 0 ? end - start : size;
+    let got = 0;
     const rs = fs.createReadStream('', end >= 0 ? { fd, start, end: end - 1, autoClose: false } : { fd, autoClose: false });
     rs.on('data', (chunk: string | Buffer) => {
       r.bodyBytesSent += chunk.length;
+      got += chunk.length;
     });
-    pipeline(rs, res, done);
+    // a file truncated under us ends short of Content-Length: like nginx
+    // ("file was truncated"), close the connection rather than end the response
+    rs.pipe(res, { end: false });
+    rs.on('end', () => (got < want ? res.destroy() : res.end()));
+    rs.on('error', () => res.destroy());
+    rs.on('close', done);
+    res.on('close', () => rs.destroy());
     return;
   }
   // multipart/byteranges: one read stream per range, each after its part head
@@ -112,14 +125,21 @@ export function sendStream(r: HttpRequest, fd: number, ranges: Array<[number, nu
     r.bodyBytesSent += head.length;
     res.write(head, 'latin1');
     const rs = fs.createReadStream('', { fd, start, end: end - 1, autoClose: false });
+    let got = 0;
     rs.on('data', (chunk: string | Buffer) => {
       r.bodyBytesSent += chunk.length;
+      got += chunk.length;
       if (!res.write(chunk)) {
         rs.pause();
         res.once('drain', () => rs.resume());
       }
     });
-    rs.on('end', next);
+    rs.on('end', () => {
+      if (got < end - start) {
+        res.destroy();
+        done();
+      } else next();
+    });
     rs.on('error', () => {
       res.destroy();
       done();

@@ -283,7 +283,7 @@ async function staticHandler(r: HttpRequest): Promise<Outcome> {
     closeFile(fd);
     if (cache && !hit) cache.store(mapped.path, st, whole);
     sendBuffer(r, whole, ranges);
-  } else sendStream(r, fd, ranges);
+  } else sendStream(r, fd, ranges, st.size);
   return DONE;
 }
 
