@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { A, C, type Cf, type Module } from '../conf/module';
 import { ConfError } from '../conf/errors';
 import { flagValue, slot } from '../conf/slots';
-import { http, type HttpModuleHooks } from './core-conf';
+import { http, typesSlot, type HttpModuleHooks } from './core-conf';
 import type { HttpMainConf } from './core-conf';
 import type { HttpRequest } from './request';
 import type { Variables } from './variables';
@@ -70,23 +70,6 @@ function charsetSlot(key: 'charset' | 'source') {
     } else conf[key] = addCharset(conf.main, v);
     return undefined;
   };
-}
-
-/** ngx_http_types_slot: text/html and the listed types (they replace the defaults); "*" any type. */
-function typesSlot(cf: Cf, conf: CharsetLocConf): string | undefined {
-  if (conf.types === '*') return undefined;
-  const types = conf.types ?? new Set(['text/html']);
-  conf.types = types;
-  for (const arg of cf.args) {
-    if (arg === '*') {
-      conf.types = '*';
-      return undefined;
-    }
-    const t = arg.toLowerCase();
-    if (types.has(t)) cf.warn(`duplicate MIME type "${t}"`);
-    types.add(t);
-  }
-  return undefined;
 }
 
 function mapBlock(cf: Cf, mcf: CharsetMainConf): string | undefined {

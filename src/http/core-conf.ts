@@ -109,6 +109,27 @@ export const http = (cf: Cf): HttpMainConf => cf.cycle.confs.http;
 
 export { Reason, flagValue as flag } from '../conf/slots';
 
+/**
+ * ngx_http_types_slot, as gzip_types and charset_types use it: text/html is
+ * always in; each directive adds its MIME types (warning on a repeat); "*"
+ * means any type.
+ */
+export function typesSlot(cf: Cf, conf: { types?: Set<string> | '*' }): string | undefined {
+  if (conf.types === '*') return undefined;
+  const types = conf.types ?? new Set(['text/html']);
+  conf.types = types;
+  for (const arg of cf.args) {
+    if (arg === '*') {
+      conf.types = '*';
+      return undefined;
+    }
+    const t = arg.toLowerCase();
+    if (types.has(t)) cf.warn(`duplicate MIME type "${t}"`);
+    types.add(t);
+  }
+  return undefined;
+}
+
 /** A directive that may appear once per level and sets one LocationConf field. */
 export function once<K extends keyof LocationConf>(key: K, parse: (cf: Cf) => LocationConf[K] | Reason) {
   return slot<LocationConf, K>(key, parse);

@@ -2,7 +2,7 @@ import { A, C, type Cf, type Module } from '../conf/module';
 import { compileRegex, type CompiledRegex } from '../conf/regex';
 import { parseNumber, parseSize } from '../conf/values';
 import { Reason, flagValue, numberValue, sizeValue, slot } from '../conf/slots';
-import type { HttpMainConf, HttpModuleHooks } from './core-conf';
+import { typesSlot, type HttpMainConf, type HttpModuleHooks } from './core-conf';
 import type { HttpRequest } from './request';
 import { PROXIED, gzipOk, type GzipOkConf } from './gzip-ok';
 import { compressBody, gzipParams, gzipRatio } from './gzip-body';
@@ -24,23 +24,6 @@ export interface GzipLocConf extends GzipOkConf {
 }
 
 const flag = (key: 'enable' | 'vary') => slot<GzipLocConf, typeof key>(key, flagValue);
-
-/** ngx_http_types_slot with text/html as the type always there; repeats add to the list. */
-function setTypes(cf: Cf, conf: GzipLocConf): string | undefined {
-  if (conf.types === '*') return undefined;
-  const types = conf.types ?? new Set(['text/html']);
-  conf.types = types;
-  for (const a of cf.args) {
-    if (a === '*') {
-      conf.types = '*';
-      return undefined;
-    }
-    const t = a.toLowerCase();
-    if (types.has(t)) cf.warn(`duplicate MIME type "${t}"`);
-    else types.add(t);
-  }
-  return undefined;
-}
 
 /** ngx_conf_set_num_slot with ngx_conf_check_num_bounds 1..9. */
 function setCompLevel(cf: Cf, conf: GzipLocConf): string | undefined {
@@ -173,7 +156,7 @@ export const gzipModule: Module & HttpModuleHooks = {
   commands: [
     { name: 'gzip', type: LOC | C.HTTP_LIF | A.FLAG, set: flag('enable') },
     { name: 'gzip_buffers', type: LOC | A.TAKE2, set: setBuffers },
-    { name: 'gzip_types', type: LOC | A.MORE1, set: setTypes },
+    { name: 'gzip_types', type: LOC | A.MORE1, set: typesSlot },
     { name: 'gzip_comp_level', type: LOC | A.TAKE1, set: setCompLevel },
     { name: 'gzip_min_length', type: LOC | A.TAKE1, set: slot<GzipLocConf, 'minLength'>('minLength', sizeValue) },
     { name: 'gzip_vary', type: LOC | A.FLAG, set: flag('vary') },
