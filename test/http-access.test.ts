@@ -4,7 +4,9 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureNginx, freePort, NGINX, readLines, startNginx, startNodinx, tempDir, writeTree, type Running } from './helpers/http';
+import {
+  NGINX, ensureNginx, freePort, readLines, startNginx, startNodinx, stopPair, tempDir, writeTree, type Running,
+} from './helpers/http';
 import { testConfig } from '../src/cli/test-config';
 import { checkPassword, findHash, ngxCrypt } from '../src/http/htpasswd';
 import { decodeBase64 } from '../src/http/basic-user';
@@ -316,9 +318,7 @@ describe('allow/deny, satisfy and auth_basic compared with nginx', () => {
   });
 
   afterAll(async () => {
-    await ngx?.stop();
-    await ndx?.stop();
-    for (const r of [ngx, ndx]) if (r && !process.env.KEEP) fs.rmSync(r.dir, { recursive: true, force: true });
+    await stopPair(ngx, ndx);
   });
 
   it.each(MATRIX.map(([name]) => [name]))('%s', (name) => {

@@ -2,7 +2,9 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureNginx, freePort, readLines, startNginx, startNodinx, tempDir, type Running } from './helpers/http';
+import {
+  ensureNginx, freePort, readLines, startNginx, startNodinx, stopPair, tempDir, type Running,
+} from './helpers/http';
 import { autoindexHtml } from '../src/http/autoindex-format';
 import { readEntries, sortEntries } from '../src/http/autoindex-module';
 
@@ -258,9 +260,8 @@ describe('autoindex compared with nginx', () => {
   }, 60000);
 
   afterAll(async () => {
-    await ngx?.stop();
-    await ndx?.stop();
-    for (const d of [ngx?.dir, ndx?.dir, tree]) if (d) fs.rmSync(d, { recursive: true, force: true });
+    await stopPair(ngx, ndx);
+    fs.rmSync(tree, { recursive: true, force: true });
     if (savedTz === undefined) delete process.env.TZ;
     else process.env.TZ = savedTz;
   });

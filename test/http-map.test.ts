@@ -1,9 +1,7 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  rawRequest, readLines, startPair,
-  type RawResponse, type Running,
+  rawRequest, readLines, startPair, stopPair, type RawResponse, type Running,
 } from './helpers/http';
 import { murmurHash2 } from '../src/http/split-clients-module';
 
@@ -269,9 +267,7 @@ describe('map, split_clients and geo compared with nginx', () => {
 
   afterAll(async () => {
     if (process.env.KEEP) console.log(ngx?.dir, ndx?.dir);
-    await ngx?.stop();
-    await ndx?.stop();
-    for (const r of [ngx, ndx]) if (r && !process.env.KEEP) fs.rmSync(r.dir, { recursive: true, force: true });
+    await stopPair(ngx, ndx);
   });
 
   /** field → value for one request, on one side */

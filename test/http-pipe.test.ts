@@ -1,7 +1,9 @@
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readLines, startPair, type Running } from './helpers/http';
+import {
+  readLines, startPair, stopPair, type Running,
+} from './helpers/http';
 
 // $pipe is "p" for a request read from what the previous one left in the
 // buffer, "." otherwise; and $sent_trailer_* is empty, as nodinx sends none.
@@ -31,8 +33,7 @@ beforeAll(async () => {
   [ngx, ndx] = await startPair('pipe', { 'html/a': 'a\n', 'html/b': 'b\n', 'html/c': 'c\n' }, CONFIG);
 });
 afterAll(async () => {
-  await ngx?.stop();
-  await ndx?.stop();
+  await stopPair(ngx, ndx);
 });
 
 describe('$pipe', () => {

@@ -3,8 +3,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { explain } from '../src/cli/explain';
 import {
-  normLog, rawRequest, readLines, startPair, tempDir, writeTree,
-  type RawResponse, type Running,
+  normLog, rawRequest, readLines, startPair, stopPair, tempDir, writeTree, type RawResponse, type Running,
 } from './helpers/http';
 import { REWRITE_CONFIG, REWRITE_FILES } from './helpers/rewrite-config';
 
@@ -175,9 +174,7 @@ describe('rewrite, return, set, if, try_files and add_header compared with nginx
   });
 
   afterAll(async () => {
-    await ngx?.stop();
-    await ndx?.stop();
-    for (const r of [ngx, ndx]) if (r) fs.rmSync(r.dir, { recursive: true, force: true });
+    await stopPair(ngx, ndx);
   });
 
   it.each(MATRIX.map(([name]) => [name]))('%s', (name) => {

@@ -1,9 +1,7 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  header, normLog, rawRequest, readLines, startPair,
-  type RawResponse, type Running,
+  header, normLog, rawRequest, readLines, startPair, stopPair, type RawResponse, type Running,
 } from './helpers/http';
 
 // nodinx and the real nginx serve the same config and files; every request
@@ -234,9 +232,7 @@ describe('static serving compared with nginx', () => {
   });
 
   afterAll(async () => {
-    await ngx?.stop();
-    await ndx?.stop();
-    for (const r of [ngx, ndx]) if (r) fs.rmSync(r.dir, { recursive: true, force: true });
+    await stopPair(ngx, ndx);
   });
 
   it.each(MATRIX.map(([name]) => [name]))('%s', (name) => {

@@ -188,3 +188,10 @@ export function normLog(lines: string[], run: Running): string[] {
     .replace(/\[\d\d\/\w{3}\/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]/, '[TIME]')
     .replace(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[(\w+)\] \d+#\d+: \*\d+ /, '[$1] '));
 }
+
+/** Stops the servers startPair started and removes their trees (KEEP=1 keeps them, printed). */
+export async function stopPair(...runs: Array<Running | undefined>): Promise<void> {
+  for (const r of runs) await r?.stop();
+  if (process.env.KEEP) console.log(...runs.map((r) => r?.dir));
+  else for (const r of runs) if (r) fs.rmSync(r.dir, { recursive: true, force: true });
+}
