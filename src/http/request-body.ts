@@ -117,3 +117,40 @@ export function setBodyControl(r: HttpRequest, c: BodyControl): void {
 export function discardRequestBody(r: HttpRequest, expectTested = false): number | undefined {
   return controls.get(r)?.discard(expectTested);
 }
+
+/**
+ * A request body being read for a handler (ngx_http_read_client_request_body).
+ * Buffered (proxy_request_buffering on, or $request_body): `buffered` holds
+ * the whole body when readRequestBody resolves. Unbuffered: `stream` yields
+ * the decoded bytes as they arrive (chunked framing removed), with
+ * backpressure: the client socket is paused while the consumer is behind.
+ */
+export interface RequestBody {
+  /** bytes in all: Content-Length, or the decoded size once a buffered chunked body was read; -1 while unknown */
+  length: number;
+  buffered?: Buffer[];
+  stream?: import('node:stream').Readable;
+}
+
+/** How a handler wants the body. */
+export interface ReadBodyOptions {
+  /** read it all before resolving (proxy_request_buffering on) */
+  buffered: boolean;
+}
+
+let reader: ((r: HttpRequest, opts: ReadBodyOptions) => Promise<RequestBody | number>) | undefined;
+
+/** The connection (http-connection.ts) provides the reader. */
+export function setBodyReader(fn: typeof reader): void {
+  reader = fn;
+}
+
+/**
+ * ngx_http_read_client_request_body: resolves to the body, or to a status to
+ * finalize with (413 too large, 400 broken chunked body, 408 client_body_timeout,
+ * 499 client gone) after logging nginx's error line.
+ */
+export function readRequestBody(r: HttpRequest, opts: ReadBodyOptions): Promise<RequestBody | number> {
+  if (!reader) throw new Error('request body reader not installed');
+  return reader(r, opts);
+}
