@@ -51,6 +51,8 @@ export interface Req {
   from?: string;
   /** ms on the simulated clock since the run started */
   at?: number;
+  /** a Cookie header */
+  cookie?: string;
 }
 
 /** One HTTP/1.0 request from a given source address; resolves with the body. */
@@ -155,8 +157,8 @@ export function fakeRequest(req: Req): HttpRequest {
   const q = req.path.indexOf('?');
   return {
     uri: q < 0 ? req.path : req.path.slice(0, q), requestUri: req.path, args: q < 0 ? '' : req.path.slice(q + 1),
-    hasArgs: q >= 0, bare: false, vars: [], ctx: {}, headerLimit: 0,
-    req: { rawHeaders: [], headers: {} },
+    hasArgs: q >= 0, bare: false, vars: [], ctx: {}, headerLimit: req.cookie === undefined ? 0 : 2,
+    req: { rawHeaders: req.cookie === undefined ? [] : ['Cookie', req.cookie], headers: {} },
     conn: { remoteAddr: addr, socket: { remoteAddress: addr }, id: 1 },
   } as unknown as HttpRequest;
 }
