@@ -90,6 +90,11 @@ const CASES: Case[] = [
     reqs: plain(12),
   },
   {
+    name: 'backup declared before hash serves once the hash gives up',
+    block: 'server 127.0.0.1:{DEAD} max_fails=1;\nserver 127.0.0.1:{DEAD} max_fails=1;\nserver 127.0.0.1:{B0} backup;\nhash $request_uri;',
+    reqs: keys(6),
+  },
+  {
     name: 'least_conn with connections held',
     block: 'least_conn;\nserver 127.0.0.1:{B0};\nserver 127.0.0.1:{B1} weight=2;\nserver 127.0.0.1:{B2};',
     reqs: [held(), ...plain(3), held(), held(), ...plain(4), held(), ...plain(3)],
