@@ -5,7 +5,8 @@ import { logRequest } from './http-context';
 import { runRequest } from './phases';
 import { Request, info, processRequest } from './request-line';
 import { HeadReader } from './request-head';
-import { ChunkedState, setBodyControl } from './request-body';
+import { ChunkedState, setBodyControl, setBodyReader, bodyControl, type ReadBodyOptions, type RequestBody } from './request-body';
+import { BodyReader, type BodyIo } from './request-body-reader';
 import { requestLocConf, requestSrvConf } from './core-request-module';
 import { TRACE, type Trace } from './trace';
 
@@ -13,8 +14,8 @@ import { TRACE, type Trace } from './trace';
 // read into buffers the size of client_header_buffer_size and
 // large_client_header_buffers (so a line is refused where nginx refuses it),
 // under client_header_timeout counted from the connection or from the
-// first wait for more; the request runs; its body is discarded when a
-// handler says so; then keep-alive (pipelined requests from what is already
+// first wait for more; the request runs; its body is read (request-body-reader.ts)
+// or discarded when a handler says so; then keep-alive (pipelined requests from what is already
 // read), lingering close or close. Node's HTTP parser is not used: it
 // refuses and accepts other things than nginx (see README).
 
@@ -34,6 +35,9 @@ const EMPTY: Buffer = Buffer.alloc(0);
 // does not read then at all; the kernel's buffers hold the rest)
 const HIGH_WATER = 256 * 1024;
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+const NO_BODY: RequestBody = { length: 0, buffered: [] };
+
+setBodyReader((r, opts) => bodyControl(r)?.read(opts) ?? Promise.resolve(NO_BODY));
 
 export class ClientConnection {
   private buf: Buffer = EMPTY;
@@ -42,7 +46,7 @@ export class ClientConnection {
   private head = new HeadReader(0, 0, 0);
   private timer?: NodeJS.Timeout;
   private lingerUntil = 0;
-  private body?: { remaining: number; chunked?: ChunkedState; started: boolean };
+  private body?: { remaining: number; chunked?: ChunkedState; started: boolean; reader?: BodyReader };
   private pipeline = false;
   private eof = false;
 
@@ -90,7 +94,8 @@ export class ClientConnection {
       this.readHead();
       return;
     }
-    if (this.body) this.drainBody();
+    if (this.body?.reader) this.body.reader.feed();
+    else if (this.body) this.drainBody();
     if (this.buf.length > HIGH_WATER && !this.c.socket.isPaused()) this.c.socket.pause();
   }
 
@@ -169,7 +174,10 @@ export class ClientConnection {
         this.finish(r);
       }
     });
-    setBodyControl(r, { discard: (expectTested) => this.discard(r, expectTested) });
+    setBodyControl(r, {
+      discard: (expectTested) => this.discard(r, expectTested),
+      read: (opts) => this.readBody(r, opts),
+    });
     void runRequest(r, status);
   }
 
@@ -180,15 +188,63 @@ export class ClientConnection {
     this.head.consumed(n);
   }
 
-  /** ngx_http_discard_request_body, with ngx_http_test_expect first. */
-  private discard(r: Request, expectTested: boolean): number | undefined {
-    if (r !== this.r || this.body?.started) return undefined;
+  /** ngx_http_test_expect: "100 Continue" once, when the body is wanted. */
+  private testExpect(r: Request, expectTested: boolean): void {
     const expect = r.req.headers.expect;
     if (!expectTested && !r.expectTested && r.httpVersion > 1000 && typeof expect === 'string' && expect.toLowerCase() === '100-continue') {
       this.c.socket.write(CONTINUE, 'latin1');
       r.bodyBytesSent += CONTINUE.length;
     }
     r.expectTested = true;
+  }
+
+  /** ngx_http_read_client_request_body: once per request; a body already dropped reads as none. */
+  private readBody(r: Request, opts: ReadBodyOptions): Promise<RequestBody | number> {
+    const reading = r.ctx.bodyRead as Promise<RequestBody | number> | undefined;
+    if (reading) return reading;
+    if (r !== this.r || r.done || this.body?.started) return Promise.resolve(NO_BODY);
+    this.testExpect(r, false);
+    const body = this.body;
+    if (!body) return (r.ctx.bodyRead = Promise.resolve(NO_BODY));
+    body.started = true;
+    const reader = new BodyReader(r, this.bodyIo(r), body.remaining, body.chunked, opts);
+    body.reader = reader;
+    r.ctx.bodyRead = reader.promise;
+    reader.start();
+    return reader.promise;
+  }
+
+  private bodyIo(r: Request): BodyIo {
+    const socket = this.c.socket;
+    return {
+      buf: () => this.buf,
+      consume: (n) => this.consume(n),
+      pause: () => socket.pause(),
+      resume: () => {
+        if (socket.isPaused()) socket.resume();
+      },
+      arm: (ms, fn) => this.arm(ms, fn),
+      disarm: () => this.disarm(),
+      complete: () => {
+        this.body = undefined;
+        r.lingeringClose = false;
+        if (socket.isPaused() && this.phase !== 'closed') socket.resume();
+      },
+      failed: (terminate) => {
+        this.body = undefined;
+        // ngx_http_finalize_connection: a body not read to its end forbids keep-alive
+        r.keepalive = false;
+        r.lingeringClose = true;
+        if (terminate) this.close(true);
+        else if (socket.isPaused()) socket.resume();
+      },
+    };
+  }
+
+  /** ngx_http_discard_request_body, with ngx_http_test_expect first. */
+  private discard(r: Request, expectTested: boolean): number | undefined {
+    if (r !== this.r || this.body?.started) return undefined;
+    this.testExpect(r, expectTested);
     if (!this.body) return undefined;
     this.body.started = true;
     return this.drainBody();
@@ -244,6 +300,14 @@ export class ClientConnection {
     r.res.detachSocket(socket);
     this.finish(r);
     if (this.phase === 'closed' || socket.destroyed) return;
+    if (this.body?.reader) {
+      // answered before its body was read: nginx keeps no such connection alive
+      this.body.reader.abort();
+      this.body = undefined;
+      r.keepalive = false;
+      r.lingeringClose = true;
+      return this.finalizeConnection(r);
+    }
     if (this.body && !this.body.started) this.discard(r, true);
     if (this.body) {
       // the rest of the body is read and dropped, lingering_timeout at a time
@@ -363,6 +427,9 @@ export class ClientConnection {
         this.finish(r);
         return this.close(true);
       }
+      case 'busy':
+        this.body?.reader?.eof();
+        return;
       case 'draining':
         // ngx_http_read_discarded_request_body: the end of input ends the body
         this.body = undefined;
@@ -374,6 +441,7 @@ export class ClientConnection {
 
   private onClose(): void {
     this.disarm();
+    this.body?.reader?.closed(false);
     const r = this.r;
     if (r && !r.done) {
       if (this.phase === 'head') r.status = 400;
