@@ -5,8 +5,8 @@ import { logRequest } from './http-context';
 import { runRequest } from './phases';
 import { Request, info, processRequest } from './request-line';
 import { HeadReader } from './request-head';
-import { ChunkedState, setBodyControl, setBodyReader, bodyControl, type ReadBodyOptions, type RequestBody } from './request-body';
-import { BodyReader, type BodyIo } from './request-body-reader';
+import { setBodyControl, setBodyReader, bodyControl, type ReadBodyOptions, type RequestBody } from './request-body';
+import { NO_BODY, RequestBodyState, testExpect, type BodyHost } from './request-body-state';
 import { requestLocConf, requestSrvConf } from './core-request-module';
 import { TRACE, type Trace } from './trace';
 
@@ -34,8 +34,6 @@ const EMPTY: Buffer = Buffer.alloc(0);
 // bytes read ahead while a request runs before the socket is paused (nginx
 // does not read then at all; the kernel's buffers hold the rest)
 const HIGH_WATER = 256 * 1024;
-const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
-const NO_BODY: RequestBody = { length: 0, buffered: [] };
 
 setBodyReader((r, opts) => bodyControl(r)?.read(opts) ?? Promise.resolve(NO_BODY));
 
@@ -46,7 +44,8 @@ export class ClientConnection {
   private head = new HeadReader(0, 0, 0);
   private timer?: NodeJS.Timeout;
   private lingerUntil = 0;
-  private body?: { remaining: number; chunked?: ChunkedState; started: boolean; reader?: BodyReader };
+  private body?: RequestBodyState;
+  private readonly bodyHost: BodyHost;
   private pipeline = false;
   private eof = false;
 
@@ -64,9 +63,31 @@ export class ClientConnection {
       const res = (socket as net.Socket & { _httpMessage?: { writableEnded: boolean; emit(e: string): void } })._httpMessage;
       if (res && !res.writableEnded) res.emit('drain');
     });
+    this.bodyHost = this.newBodyHost();
     const srv = requestSrvConf(c.addr.defaultServer!);
     // ngx_http_init_connection: the header timeout runs from the accept
     this.arm(srv.clientHeaderTimeout, () => this.headerTimedOut());
+  }
+
+  private newBodyHost(): BodyHost {
+    const phase = (): Phase => this.phase;
+    return {
+      socket: this.c.socket,
+      buf: () => this.buf,
+      consume: (n) => this.consume(n),
+      arm: (ms, fn) => this.arm(ms, fn),
+      disarm: () => this.disarm(),
+      get draining() {
+        return phase() === 'draining';
+      },
+      get busy() {
+        return phase() === 'busy';
+      },
+      forget: () => (this.body = undefined),
+      drained: () => this.finalizeConnection(this.r!),
+      waitDrain: () => this.lingerTimer(() => this.close(false)),
+      close: (now) => this.close(now),
+    };
   }
 
   private arm(ms: number, fn: () => void): void {
@@ -95,7 +116,7 @@ export class ClientConnection {
       return;
     }
     if (this.body?.reader) this.body.reader.feed();
-    else if (this.body) this.drainBody();
+    else if (this.body) this.body.drain();
     if (this.buf.length > HIGH_WATER && !this.c.socket.isPaused()) this.c.socket.pause();
   }
 
@@ -152,8 +173,8 @@ export class ClientConnection {
     // the body (or the next request) starts where the head ended
     this.consume(this.head.pos);
     this.phase = 'busy';
-    if (r.contentLength > 0) this.body = { remaining: r.contentLength, started: false };
-    else if (r.chunked) this.body = { remaining: 1, chunked: new ChunkedState(), started: false };
+    if (r.contentLength > 0) this.body = new RequestBodyState(r, this.bodyHost, r.contentLength, false);
+    else if (r.chunked) this.body = new RequestBodyState(r, this.bodyHost, 1, true);
     const res = r.attachResponse();
     const store = (res as unknown as { _storeHeader: (...a: unknown[]) => void })._storeHeader;
     const sendTimeout = (): number => requestLocConf(r.loc).sendTimeout;
@@ -188,96 +209,20 @@ export class ClientConnection {
     this.head.consumed(n);
   }
 
-  /** ngx_http_test_expect: "100 Continue" once, when the body is wanted. */
-  private testExpect(r: Request, expectTested: boolean): void {
-    const expect = r.req.headers.expect;
-    if (!expectTested && !r.expectTested && r.httpVersion > 1000 && typeof expect === 'string' && expect.toLowerCase() === '100-continue') {
-      this.c.socket.write(CONTINUE, 'latin1');
-      r.bodyBytesSent += CONTINUE.length;
-    }
-    r.expectTested = true;
-  }
-
   /** ngx_http_read_client_request_body: once per request; a body already dropped reads as none. */
   private readBody(r: Request, opts: ReadBodyOptions): Promise<RequestBody | number> {
     const reading = r.ctx.bodyRead as Promise<RequestBody | number> | undefined;
     if (reading) return reading;
     if (r !== this.r || r.done || this.body?.started) return Promise.resolve(NO_BODY);
-    this.testExpect(r, false);
-    const body = this.body;
-    if (!body) return (r.ctx.bodyRead = Promise.resolve(NO_BODY));
-    body.started = true;
-    const reader = new BodyReader(r, this.bodyIo(r), body.remaining, body.chunked, opts);
-    body.reader = reader;
-    r.ctx.bodyRead = reader.promise;
-    reader.start();
-    return reader.promise;
-  }
-
-  private bodyIo(r: Request): BodyIo {
-    const socket = this.c.socket;
-    return {
-      buf: () => this.buf,
-      consume: (n) => this.consume(n),
-      pause: () => socket.pause(),
-      resume: () => {
-        if (socket.isPaused()) socket.resume();
-      },
-      arm: (ms, fn) => this.arm(ms, fn),
-      disarm: () => this.disarm(),
-      complete: () => {
-        this.body = undefined;
-        r.lingeringClose = false;
-        if (socket.isPaused() && this.phase !== 'closed') socket.resume();
-      },
-      failed: (terminate) => {
-        this.body = undefined;
-        // ngx_http_finalize_connection: a body not read to its end forbids keep-alive
-        r.keepalive = false;
-        r.lingeringClose = true;
-        if (terminate) this.close(true);
-        else if (socket.isPaused()) socket.resume();
-      },
-    };
+    testExpect(r, this.c.socket, false);
+    return (r.ctx.bodyRead = this.body ? this.body.read(opts) : Promise.resolve(NO_BODY));
   }
 
   /** ngx_http_discard_request_body, with ngx_http_test_expect first. */
   private discard(r: Request, expectTested: boolean): number | undefined {
     if (r !== this.r || this.body?.started) return undefined;
-    this.testExpect(r, expectTested);
-    if (!this.body) return undefined;
-    this.body.started = true;
-    return this.drainBody();
-  }
-
-  /** Skips body bytes that were read; 400 for a broken chunked body. */
-  private drainBody(): number | undefined {
-    const body = this.body!;
-    if (!body.started) return undefined;
-    const r = this.r!;
-    if (body.chunked) {
-      const [p, state] = body.chunked.skip(this.buf, 0, this.buf.length);
-      this.consume(p);
-      if (state === 'invalid') {
-        this.body = undefined;
-        r.conn.ctx.errorLog.log('error', `*${this.c.id} client sent invalid chunked body, client: ${this.c.remoteAddr}, server: ${r.server.core.names[0]?.name ?? ''}, request: "${r.requestLine}"${r.hostHeader ? `, host: "${r.hostHeader[1]}"` : ''}`);
-        if (this.phase === 'busy' && !r.headerSent) return 400;
-        this.close(false);
-        return undefined;
-      }
-      if (state === 'done') body.remaining = 0;
-    } else {
-      const n = Math.min(body.remaining, this.buf.length);
-      this.consume(n);
-      body.remaining -= n;
-    }
-    if (body.remaining === 0) {
-      this.body = undefined;
-      r.lingeringClose = false;
-      if (this.phase === 'draining') this.finalizeConnection(r);
-    } else if (this.phase === 'draining') this.lingerTimer(() => this.close(false));
-    if (this.c.socket.isPaused()) this.c.socket.resume();
-    return undefined;
+    testExpect(r, this.c.socket, expectTested);
+    return this.body?.discard();
   }
 
   /** ngx_http_free_request's log and the runtime's accounting. */
