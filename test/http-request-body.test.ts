@@ -24,14 +24,14 @@ import { exchange, splitResponses, type Piece } from './helpers/raw-socket';
 // the same two ways and answers the same. The same raw bytes go to both;
 // statuses, bodies, access-log statuses and error-log messages must agree.
 
-const LOCATIONS = ['/b', '/u', '/small/b', '/small/u', '/slow/b', '/slow/u'];
+const LOCATIONS = ['/b', '/u', '/small/b', '/small/u', '/slow/b', '/slow/u', '/mem/b'];
 
 function config(port: number, content: (loc: string) => string): string {
   const loc = (name: string): string => `location ${name} { ${content(name)} }`;
   return `events {}
 error_log logs/error.log info;
 http {
-  log_format st '$request_uri $status $request_length';
+  log_format st '$request_uri $status $request_length [$request_body]';
   access_log logs/access.log st;
   server {
     listen 127.0.0.1:${port};
@@ -40,6 +40,7 @@ http {
     ${loc('/b')} ${loc('/u')}
     location /small/ { client_max_body_size 100; ${loc('/small/b')} ${loc('/small/u')} }
     location /slow/ { client_body_timeout 1s; ${loc('/slow/b')} ${loc('/slow/u')} }
+    location /mem/ { client_body_buffer_size 100; client_max_body_size 1k; ${loc('/mem/b')} }
     location /big/ { client_max_body_size 0; ${loc('/big/b')} ${loc('/big/u')} }
   }
 }
@@ -282,6 +283,30 @@ describe('request bodies, read as nginx reads them', () => {
   }
 });
 
+describe('$request_body', () => {
+  // nginx has it only for a body kept in memory buffers, not one it wrote to a temporary file
+  const cases: Array<[string, Piece[]]> = [];
+  for (const n of [50, 124, 125, 200]) {
+    const head = post(`/mem/b?n=${n}`, `Content-Length: ${n}\r\nConnection: close\r\n`);
+    cases.push([`Content-Length ${n}, apart from the head`, [head, { pause: 100 }, x(n, 'a')]]);
+    cases.push([`Content-Length ${n}, with the head`, [head + x(n, 'a')]]);
+    cases.push([`Content-Length ${n}, partly with the head`, [head + x(10, 'a'), { pause: 100 }, x(n - 10, 'a')]]);
+  }
+  for (const n of [89, 90, 200, 2000]) {
+    const head = post(`/mem/b?c=${n}`, 'Transfer-Encoding: chunked\r\nConnection: close\r\n');
+    const body = `${n.toString(16)}\r\n${x(n, 'a')}\r\n0\r\n\r\n`;
+    cases.push([`chunked ${n}, apart from the head`, [head, { pause: 100 }, body]]);
+    cases.push([`chunked ${n}, with the head`, [head + body]]);
+  }
+  for (const [name, pieces] of cases) {
+    it(name, async () => {
+      const [g, d] = await both(pieces);
+      expect(d.responses).toEqual(g.responses);
+      expect(d.access).toEqual(g.access);
+    });
+  }
+});
+
 describe('a big streamed body', () => {
   it('50 MiB to a slow consumer: the socket is paused, little is buffered', async () => {
     const size = 50 * 1024 * 1024;
@@ -308,4 +333,22 @@ describe('a big streamed body', () => {
     // the stream's own buffer stays near its high-water mark, never the body
     expect(big.maxReadable).toBeLessThan(1024 * 1024);
   }, 60000);
+});
+
+describe('directives of bodies nodinx keeps in memory', () => {
+  for (const [directive, value] of [['client_body_in_file_only', 'on'], ['client_body_in_file_only', 'clean'], ['client_body_in_single_buffer', 'on']]) {
+    it(`refuses "${directive} ${value}" and accepts "off"`, () => {
+      const dir = tempDir('body-conf');
+      try {
+        const write = (v: string): void => fs.writeFileSync(path.join(dir, 'nginx.conf'), `events {}\nhttp {\n  server {\n    ${directive} ${v};\n  }\n}\n`);
+        write(value);
+        expect(() => loadConfig({ prefix: dir, confFile: 'nginx.conf' }))
+          .toThrow(`the "${value}" parameter of "${directive}" is not supported by nodinx in ${dir}/nginx.conf:4`);
+        write('off');
+        expect(() => loadConfig({ prefix: dir, confFile: 'nginx.conf' })).not.toThrow();
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
 });

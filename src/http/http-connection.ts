@@ -74,6 +74,7 @@ export class ClientConnection {
     return {
       socket: this.c.socket,
       buf: () => this.buf,
+      headerEnd: () => this.head.capEnd,
       consume: (n) => this.consume(n),
       arm: (ms, fn) => this.arm(ms, fn),
       disarm: () => this.disarm(),

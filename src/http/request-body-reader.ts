@@ -21,6 +21,8 @@ import {
 export interface BodyIo {
   /** the bytes read and not consumed yet */
   buf(): Buffer;
+  /** where nginx's header buffer ends in buf(): what it read with the head is the preread */
+  headerEnd(): number;
   consume(n: number): void;
   pause(): void;
   resume(): void;
@@ -49,6 +51,15 @@ export class BodyReader implements ChunkSink {
   private preread = false;
   /** $request_length when this feed began */
   private lengthBefore = 0;
+  /** the body bytes nginx would have read with the head, and the room left in its header buffer */
+  private prereadBytes = 0;
+  private headerFree = 0;
+  /** the body's bytes as sent (chunked framing included) */
+  private raw = 0;
+  /** the data decoded from the preread: nginx's first request body buffer */
+  private readonly prereadBufs: Buffer[] = [];
+  /** bytes there were to decode when this feed began */
+  private feedBytes = 0;
 
   constructor(
     private readonly r: HttpRequest,
@@ -71,6 +82,10 @@ export class BodyReader implements ChunkSink {
 
   /** The bytes read with the head first; an unbuffered body is handed out unless they were already wrong. */
   start(): void {
+    const end = this.io.headerEnd();
+    const have = this.io.buf().length;
+    this.prereadBytes = Math.min(have, end);
+    this.headerFree = Math.max(0, end - have);
     this.preread = true;
     this.feed();
     this.preread = false;
@@ -83,6 +98,7 @@ export class BodyReader implements ChunkSink {
     const b = this.io.buf();
     let used = 0;
     this.lengthBefore = this.r.requestLength;
+    this.feedBytes = b.length;
     if (this.chunked) {
       const [p, rc] = this.chunked.parse(b, 0, b.length, this);
       used = p;
@@ -122,6 +138,7 @@ export class BodyReader implements ChunkSink {
     if (end <= start) return;
     const chunk = b.subarray(start, end);
     this.received += chunk.length;
+    if (this.preread) this.prereadBufs.push(chunk);
     if (!this.stream) this.bufs.push(chunk);
     else if (!this.stream.push(chunk)) this.full = true;
   }
@@ -159,6 +176,7 @@ export class BodyReader implements ChunkSink {
   private take(n: number): void {
     if (n === 0) return;
     this.io.consume(n);
+    this.raw += n;
     // $request_length: the body's bytes as they came, framing included
     this.r.requestLength += n;
   }
@@ -174,20 +192,42 @@ export class BodyReader implements ChunkSink {
     this.io.disarm();
     this.io.complete();
     if (this.stream) {
+      // a body that came whole with the head stays in nginx's buffers even unbuffered
+      if (this.preread) keepRequestBody(this.r, this.prereadBufs);
       this.stream.push(null);
       this.resolve({ length: this.received, stream: this.stream });
       return;
     }
-    keepRequestBody(this.r, this.bufs);
+    keepRequestBody(this.r, this.inMemory() ? this.bufs : undefined);
     this.resolve({ length: this.received, buffered: this.bufs });
+  }
+
+  /**
+   * Whether nginx would have kept the body in memory rather than in a
+   * temporary file ($request_body is only such a body): the preread with
+   * the rest fitting in the header buffer, a Content-Length body under
+   * 1.25 * client_body_buffer_size, a chunked one whose bytes fit the buffer
+   * (ngx_http_read_client_request_body's choice of buffers; checked with nginx).
+   */
+  private inMemory(): boolean {
+    const size = requestLocConf(this.r.loc).clientBodyBufferSize;
+    if (this.chunked) return this.raw - Math.min(this.prereadBytes, this.raw) <= size;
+    const len = this.r.contentLength;
+    const preread = Math.min(this.prereadBytes, len);
+    const rest = len - preread;
+    return rest === 0 || (preread > 0 && rest <= this.headerFree) || rest < size + (size >> 2);
   }
 
   /** 413 or 400: answered, and the connection closed after the answer. */
   private fail(status: number, message: string): void {
     logError(this.r, 'error', message, this.action());
-    // nginx counts a failed preread not at all, and a failed read whole (it was read into the body buffer)
+    // nginx counts a failed preread not at all, and a failed read as what it
+    // read into the body buffer (up to client_body_buffer_size at a time)
     if (this.preread) this.r.requestLength = this.lengthBefore;
-    else this.r.requestLength += this.io.buf().length;
+    else {
+      const read = Math.min(this.feedBytes, requestLocConf(this.r.loc).clientBodyBufferSize);
+      this.r.requestLength = this.lengthBefore + Math.max(this.r.requestLength - this.lengthBefore, read);
+    }
     this.finished = true;
     this.io.disarm();
     this.io.failed(false);
@@ -207,6 +247,8 @@ export class BodyReader implements ChunkSink {
   }
 
   private error(status: number, message: string): void {
+    // what nginx's request body filters took before the failure: the preread data, when in memory
+    if (!this.preread && !this.stream && this.prereadBufs.length > 0) keepRequestBody(this.r, this.prereadBufs);
     if (!this.settled) this.resolve(status);
     else this.stream?.destroy(new RequestBodyError(status, message));
   }

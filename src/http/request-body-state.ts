@@ -17,6 +17,8 @@ export interface BodyHost {
   readonly socket: Socket;
   /** the bytes read and not consumed yet */
   buf(): Buffer;
+  /** where nginx's header buffer ends in buf() */
+  headerEnd(): number;
   consume(n: number): void;
   arm(ms: number, fn: () => void): void;
   disarm(): void;
@@ -60,6 +62,7 @@ export class RequestBodyState {
     this.started = true;
     const reader = new BodyReader(r, {
       buf: () => host.buf(),
+      headerEnd: () => host.headerEnd(),
       consume: (n) => host.consume(n),
       pause: () => socket.pause(),
       resume: () => {
