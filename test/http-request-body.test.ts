@@ -283,6 +283,20 @@ describe('request bodies, read as nginx reads them', () => {
   }
 });
 
+describe('discarded bodies', () => {
+  for (const [name, pieces] of [
+    ['Content-Length, with the head', [post('/index.html', 'Content-Length: 10\r\n') + x(10) + 'GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n']],
+    ['Content-Length, apart', [post('/index.html', 'Content-Length: 10\r\n'), { pause: 100 }, x(10), { pause: 100 }, 'GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n']],
+    ['chunked, apart', [post('/index.html', 'Transfer-Encoding: chunked\r\n'), { pause: 100 }, '3\r\nabc\r\n0\r\n\r\n', { pause: 100 }, 'GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n']],
+  ] as Array<[string, Piece[]]>) {
+    it(`${name}: status and $request_length`, async () => {
+      const [g, d] = await both(pieces, { requests: 2 });
+      expect(d.responses).toEqual(g.responses);
+      expect(d.access).toEqual(g.access);
+    });
+  }
+});
+
 describe('$request_body', () => {
   // nginx has it only for a body kept in memory buffers, not one it wrote to a temporary file
   const cases: Array<[string, Piece[]]> = [];

@@ -24,8 +24,10 @@ export interface ConnectionHooks {
   readonly closing: boolean;
   /** the current cycle's context, set on the record for a new request */
   refresh(c: HttpConnection): void;
+  // stub_status: a request is reading from its first byte, writing once its head was read
   requestStarted(ctx: HttpContext): void;
-  requestDone(ctx: HttpContext): void;
+  requestProcessing?(ctx: HttpContext): void;
+  requestDone(ctx: HttpContext, writing: boolean): void;
 }
 
 type Phase = 'wait' | 'head' | 'busy' | 'draining' | 'keepalive' | 'linger' | 'closed';
@@ -78,12 +80,8 @@ export class ClientConnection {
       consume: (n) => this.consume(n),
       arm: (ms, fn) => this.arm(ms, fn),
       disarm: () => this.disarm(),
-      get draining() {
-        return phase() === 'draining';
-      },
-      get busy() {
-        return phase() === 'busy';
-      },
+      get draining() { return phase() === 'draining'; },
+      get busy() { return phase() === 'busy'; },
       forget: () => (this.body = undefined),
       drained: () => this.finalizeConnection(this.r!),
       waitDrain: () => this.lingerTimer(() => this.close(false)),
@@ -162,6 +160,8 @@ export class ClientConnection {
   }
 
   private headDone(): void {
+    this.r!.statWriting = true;
+    this.hooks.requestProcessing?.(this.c.ctx);
     processRequest(this.r!, this.hooks.closing);
     this.run(undefined);
   }
@@ -237,7 +237,7 @@ export class ClientConnection {
     } catch (e) {
       this.c.ctx.errorLog.log('alert', `access log failed: ${(e as Error).message}`);
     }
-    this.hooks.requestDone(this.c.ctx);
+    this.hooks.requestDone(this.c.ctx, r.statWriting);
   }
 
   private responseDone(r: Request): void {
