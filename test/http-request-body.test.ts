@@ -41,6 +41,7 @@ http {
     location /small/ { client_max_body_size 100; ${loc('/small/b')} ${loc('/small/u')} }
     location /slow/ { client_body_timeout 1s; ${loc('/slow/b')} ${loc('/slow/u')} }
     location /mem/ { client_body_buffer_size 100; client_max_body_size 1k; ${loc('/mem/b')} }
+    location /early/ { client_max_body_size 0; ${loc('/early/u')} ${loc('/early/twice')} }
     location /big/ { client_max_body_size 0; ${loc('/big/b')} ${loc('/big/u')} }
   }
 }
@@ -70,15 +71,18 @@ function echo(buffered: boolean, onChunk?: (r: HttpRequest, readable: number) =>
         throw e;
       }
     }
-    const text = digest(n, h);
-    r.status = 200;
-    r.out.contentLength = text.length;
-    const rc = sendHeader(r);
-    if (rc !== DONE) return rc;
-    r.bodyBytesSent += text.length;
-    r.res.end(text);
-    return DONE;
+    return answer(r, digest(n, h));
   };
+}
+
+function answer(r: HttpRequest, text: string): number {
+  r.status = 200;
+  r.out.contentLength = text.length;
+  const rc = sendHeader(r);
+  if (rc !== DONE) return rc;
+  r.bodyBytesSent += text.length;
+  r.res.end(text);
+  return DONE;
 }
 
 function findLoc(loc: LocationConf, name: string): LocationConf | undefined {
@@ -129,6 +133,22 @@ beforeAll(async () => {
     big.maxReadable = Math.max(big.maxReadable, readable);
     await new Promise((res) => setTimeout(res, 1));
   }));
+  setContentHandler(findLoc(srvLoc, '/early/u')!, async (r) => {
+    // a handler that answers after the first bytes, as a proxy whose upstream answered early
+    const body = await readRequestBody(r, { buffered: false });
+    if (typeof body === 'number') return body;
+    for await (const c of body.stream!) {
+      void c;
+      break;
+    }
+    return answer(r, 'early\n');
+  });
+  setContentHandler(findLoc(srvLoc, '/early/twice')!, async (r) => {
+    const one = await readRequestBody(r, { buffered: true });
+    const two = await readRequestBody(r, { buffered: true });
+    if (typeof one === 'number' || typeof two === 'number') return 500;
+    return answer(r, `${one === two} ${Buffer.concat(two.buffered!).toString()}\n`);
+  });
   errorLog = new ErrorLog();
   errorLog.open([{ file: path.join(d2, 'logs/error.log'), level: 'info', debug: false }]);
   runtime = new HttpRuntime({ errorLog });
@@ -319,6 +339,26 @@ describe('$request_body', () => {
       expect(d.access).toEqual(g.access);
     });
   }
+});
+
+describe('nodinx only: what a handler may do with the reader', () => {
+  it('answered before the body was read: the connection is not kept alive', async () => {
+    const ex = await exchange(ndx.port, [post('/early/u', 'Content-Length: 100000\r\n') + x(1000), { pause: 100 }, x(1000),
+      { pause: 100 }, 'GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n'], { idle: 1000 });
+    const responses = splitResponses(ex.data);
+    expect(responses.map((r) => `${r.statusLine} ${r.body}`)).toEqual(['HTTP/1.1 200 OK early\n']);
+    expect(ex.closed).toBe(true);
+  });
+
+  it('reading twice gives the same body', async () => {
+    const ex = await exchange(ndx.port, [post('/early/twice', 'Content-Length: 5\r\n') + 'hello']);
+    expect(splitResponses(ex.data).map((r) => r.body)).toEqual(['true hello\n']);
+  });
+
+  it('no "100 Continue" for HTTP/1.0', async () => {
+    const ex = await exchange(ndx.port, ['POST /b HTTP/1.0\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n', { pause: 100 }, 'ab']);
+    expect(splitResponses(ex.data).map((r) => r.statusLine)).toEqual(['HTTP/1.1 200 OK']);
+  });
 });
 
 describe('a big streamed body', () => {
