@@ -129,7 +129,8 @@ beforeAll(async () => {
   for (const name of LOCATIONS) setContentHandler(findLoc(srvLoc, name)!, echo(name.endsWith('/b')));
   setContentHandler(findLoc(srvLoc, '/big/b')!, echo(true));
   setContentHandler(findLoc(srvLoc, '/big/u')!, echo(false, async (r, readable) => {
-    if (!big.pauses) r.conn.socket.on('pause', () => big.pauses++);
+    if (!r.ctx.probed) r.conn.socket.on('pause', () => big.pauses++);
+    r.ctx.probed = true;
     big.maxReadable = Math.max(big.maxReadable, readable);
     await new Promise((res) => setTimeout(res, 1));
   }));
@@ -254,6 +255,13 @@ describe('request bodies, read as nginx reads them', () => {
         expect(d.access).toEqual(g.access);
       });
 
+      it('"Expect: 100-continue" without a body, and before a 413', async () => {
+        const [g, d] = await both([post(`/${mode}`, 'Expect: 100-continue\r\n') + post(`/small/${mode}`, 'Content-Length: 101\r\nExpect: 100-continue\r\n')], { requests: 2 });
+        expect(d.responses).toEqual(g.responses);
+        expect(d.responses.map((r) => r.split('\n')[0])).toEqual(['HTTP/1.1 100 Continue', 'HTTP/1.1 200 OK', 'HTTP/1.1 413 Request Entity Too Large']);
+        expect(d.access).toEqual(g.access);
+      });
+
       it('client_body_timeout: 408 in the access log, no answer, no error line', async () => {
         const [g, d] = await both([post(`/slow/${mode}`, 'Content-Length: 10\r\n') + 'abc'], { idle: 1600 });
         expect(d.responses).toEqual([]);
@@ -362,31 +370,38 @@ describe('nodinx only: what a handler may do with the reader', () => {
 });
 
 describe('a big streamed body', () => {
-  it('50 MiB to a slow consumer: the socket is paused, little is buffered', async () => {
-    const size = 50 * 1024 * 1024;
-    const block = Buffer.alloc(1024 * 1024, 'z');
-    const h = createHash('sha256');
-    for (let i = 0; i < 50; i++) h.update(block);
-    const want = digest(size, h);
-    const got = await new Promise<string>((resolve, reject) => {
-      const s = net.connect(ndx.port, '127.0.0.1', async () => {
-        s.write(`POST /big/u HTTP/1.1\r\nHost: x\r\nContent-Length: ${size}\r\n\r\n`);
-        for (let i = 0; i < 50; i++) {
-          if (!s.write(block)) await new Promise((r) => s.once('drain', r));
-        }
+  for (const chunked of [false, true]) {
+    it(`50 MiB${chunked ? ', chunked,' : ''} to a slow consumer: the socket is paused, little is buffered`, async () => {
+      big.pauses = 0;
+      big.maxReadable = 0;
+      const size = 50 * 1024 * 1024;
+      const block = Buffer.alloc(1024 * 1024, 'z');
+      const h = createHash('sha256');
+      for (let i = 0; i < 50; i++) h.update(block);
+      const want = digest(size, h);
+      const framing = chunked ? 'Transfer-Encoding: chunked' : `Content-Length: ${size}`;
+      const got = await new Promise<string>((resolve, reject) => {
+        const s = net.connect(ndx.port, '127.0.0.1', async () => {
+          s.write(`POST /big/u HTTP/1.1\r\nHost: x\r\n${framing}\r\n\r\n`);
+          for (let i = 0; i < 50; i++) {
+            const piece = chunked ? Buffer.concat([Buffer.from('100000\r\n'), block, Buffer.from('\r\n')]) : block;
+            if (!s.write(piece)) await new Promise((r) => s.once('drain', r));
+          }
+          if (chunked) s.write('0\r\n\r\n');
+        });
+        let text = '';
+        s.on('data', (d) => {
+          text += d.toString('latin1');
+          if (text.endsWith('\n') && text.includes('\r\n\r\n')) (s.destroy(), resolve(text));
+        });
+        s.on('error', reject);
       });
-      let text = '';
-      s.on('data', (d) => {
-        text += d.toString('latin1');
-        if (text.endsWith('\n') && text.includes('\r\n\r\n')) (s.destroy(), resolve(text));
-      });
-      s.on('error', reject);
-    });
-    expect(got.slice(got.indexOf('\r\n\r\n') + 4)).toBe(want);
-    expect(big.pauses).toBeGreaterThan(0);
-    // the stream's own buffer stays near its high-water mark, never the body
-    expect(big.maxReadable).toBeLessThan(1024 * 1024);
-  }, 60000);
+      expect(got.slice(got.indexOf('\r\n\r\n') + 4)).toBe(want);
+      expect(big.pauses).toBeGreaterThan(0);
+      // the stream's own buffer stays near its high-water mark, never the body
+      expect(big.maxReadable).toBeLessThan(1024 * 1024);
+    }, 60000);
+  }
 });
 
 describe('directives of bodies nodinx keeps in memory', () => {
