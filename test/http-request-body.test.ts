@@ -41,6 +41,7 @@ http {
     location /small/ { client_max_body_size 100; ${loc('/small/b')} ${loc('/small/u')} }
     location /slow/ { client_body_timeout 1s; ${loc('/slow/b')} ${loc('/slow/u')} }
     location /mem/ { client_body_buffer_size 100; client_max_body_size 1k; ${loc('/mem/b')} }
+    location /late/ { ${loc('/late/b')} }
     location /early/ { client_max_body_size 0; ${loc('/early/u')} ${loc('/early/twice')} }
     location /big/ { client_max_body_size 0; ${loc('/big/b')} ${loc('/big/u')} }
   }
@@ -134,6 +135,12 @@ beforeAll(async () => {
     big.maxReadable = Math.max(big.maxReadable, readable);
     await new Promise((res) => setTimeout(res, 1));
   }));
+  // a handler that asks for the body only a while after the head (a proxy resolving its upstream)
+  const late = echo(true);
+  setContentHandler(findLoc(srvLoc, '/late/b')!, async (r) => {
+    await new Promise((res) => setTimeout(res, 200));
+    return late(r);
+  });
   setContentHandler(findLoc(srvLoc, '/early/u')!, async (r) => {
     // a handler that answers after the first bytes, as a proxy whose upstream answered early
     const body = await readRequestBody(r, { buffered: false });
@@ -309,6 +316,22 @@ describe('request bodies, read as nginx reads them', () => {
       });
     });
   }
+});
+
+describe('a body asked for late', () => {
+  it('the client closed before: 400 and nginx\'s line', async () => {
+    const [g, d] = await both([post('/late/b', 'Content-Length: 10\r\n') + 'abc'], { shut: true });
+    expect(d.responses).toEqual(g.responses);
+    expect(d.access).toEqual(g.access);
+    expect(d.access[0]).toMatch(/ 400 /);
+    expect(d.errors).toEqual(g.errors);
+  });
+
+  it('the whole body came meanwhile', async () => {
+    const [g, d] = await both([post('/late/b', 'Content-Length: 10\r\n') + 'abc', { pause: 50 }, 'defghij']);
+    expect(d.responses).toEqual(g.responses);
+    expect(d.access).toEqual(g.access);
+  });
 });
 
 describe('discarded bodies', () => {

@@ -72,7 +72,7 @@ export class ClientConnection {
   }
 
   private newBodyHost(): BodyHost {
-    const phase = (): Phase => this.phase;
+    const [phase, eof] = [(): Phase => this.phase, (): boolean => this.eof];
     return {
       socket: this.c.socket,
       buf: () => this.buf,
@@ -82,6 +82,7 @@ export class ClientConnection {
       disarm: () => this.disarm(),
       get draining() { return phase() === 'draining'; },
       get busy() { return phase() === 'busy'; },
+      get eof() { return eof(); },
       forget: () => (this.body = undefined),
       drained: () => this.finalizeConnection(this.r!),
       waitDrain: () => this.lingerTimer(() => this.close(false)),

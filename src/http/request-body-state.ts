@@ -26,6 +26,8 @@ export interface BodyHost {
   readonly draining: boolean;
   /** the request is running (no response finished yet) */
   readonly busy: boolean;
+  /** the client has half-closed */
+  readonly eof: boolean;
   /** the body is over (read, dropped or given up): the connection forgets it */
   forget(): void;
   /** a dropped body ended while draining: keep-alive or close */
@@ -86,6 +88,8 @@ export class RequestBodyState {
     }, this.remaining, this.chunked, opts);
     this.reader = reader;
     reader.start();
+    // the client may have gone before anyone asked for the body
+    if (host.eof) reader.eof();
     return reader.promise;
   }
 
