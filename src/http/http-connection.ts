@@ -5,8 +5,8 @@ import { logRequest } from './http-context';
 import { runRequest } from './phases';
 import { Request, info, processRequest } from './request-line';
 import { HeadReader } from './request-head';
-import { setBodyControl, setBodyReader, bodyControl, type ReadBodyOptions, type RequestBody } from './request-body';
-import { NO_BODY, RequestBodyState, testExpect, type BodyHost } from './request-body-state';
+import { setBodyControl, setBodyReader, bodyControl } from './request-body';
+import { NO_BODY, RequestBodyState, discardBody, readBody, type BodyHost } from './request-body-state';
 import { requestLocConf, requestSrvConf } from './core-request-module';
 import { TRACE, type Trace } from './trace';
 
@@ -198,8 +198,8 @@ export class ClientConnection {
       }
     });
     setBodyControl(r, {
-      discard: (expectTested) => this.discard(r, expectTested),
-      read: (opts) => this.readBody(r, opts),
+      discard: (expectTested) => discardBody(r, r === this.r, this.body, expectTested),
+      read: (opts) => readBody(r, r === this.r, this.body, opts),
     });
     void runRequest(r, status);
   }
@@ -209,22 +209,6 @@ export class ClientConnection {
     if (n === 0) return;
     this.buf = this.buf.length === n ? EMPTY : this.buf.subarray(n);
     this.head.consumed(n);
-  }
-
-  /** ngx_http_read_client_request_body: once per request; a body already dropped reads as none. */
-  private readBody(r: Request, opts: ReadBodyOptions): Promise<RequestBody | number> {
-    const reading = r.ctx.bodyRead as Promise<RequestBody | number> | undefined;
-    if (reading) return reading;
-    if (r !== this.r || r.done || this.body?.started) return Promise.resolve(NO_BODY);
-    testExpect(r, this.c.socket, false);
-    return (r.ctx.bodyRead = this.body ? this.body.read(opts) : Promise.resolve(NO_BODY));
-  }
-
-  /** ngx_http_discard_request_body, with ngx_http_test_expect first. */
-  private discard(r: Request, expectTested: boolean): number | undefined {
-    if (r !== this.r || this.body?.started) return undefined;
-    testExpect(r, this.c.socket, expectTested);
-    return this.body?.discard();
   }
 
   /** ngx_http_free_request's log and the runtime's accounting. */
@@ -238,6 +222,14 @@ export class ClientConnection {
     } catch (e) {
       this.c.ctx.errorLog.log('alert', `access log failed: ${(e as Error).message}`);
     }
+    // a request whose connection goes on for it (a body to drop) counts till then
+    if (this.phase !== 'busy') this.statDone(r);
+  }
+
+  /** ngx_http_free_request's counters: nginx frees a request once its body was dropped. */
+  private statDone(r: Request | undefined): void {
+    if (!r?.done || r.statDone) return;
+    r.statDone = true;
     this.hooks.requestDone(this.c.ctx, r.statWriting);
   }
 
@@ -255,7 +247,7 @@ export class ClientConnection {
       r.lingeringClose = true;
       return this.finalizeConnection(r);
     }
-    if (this.body && !this.body.started) this.discard(r, true);
+    if (this.body && !this.body.started) discardBody(r, true, this.body, true);
     if (this.body) {
       // the rest of the body is read and dropped, lingering_timeout at a time
       this.phase = 'draining';
@@ -271,6 +263,8 @@ export class ClientConnection {
   private finalizeConnection(r: Request): void {
     const lc = requestLocConf(r.loc);
     const keepaliveTimeout = r.loc.keepaliveTimeout ?? 75000;
+    // nginx frees the request here: a connection kept alive or lingering is waiting
+    this.statDone(r);
     if (!this.hooks.closing && r.keepalive && !r.closeAfter && keepaliveTimeout > 0) return this.setKeepalive(keepaliveTimeout);
     if (lc.lingeringClose === 'always' || (lc.lingeringClose === 'on' && (r.lingeringClose || this.buf.length > 0 || this.pipeline))) {
       return this.lingeringClose(r);
@@ -319,6 +313,7 @@ export class ClientConnection {
 
   private close(now: boolean): void {
     this.phase = 'closed';
+    this.statDone(this.r);
     this.disarm();
     const unread = this.buf.length > 0;
     this.buf = EMPTY;
@@ -396,5 +391,6 @@ export class ClientConnection {
       this.finish(r);
     }
     this.phase = 'closed';
+    this.statDone(r);
   }
 }
