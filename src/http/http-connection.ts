@@ -50,6 +50,7 @@ export class ClientConnection {
   private readonly bodyHost: BodyHost;
   private pipeline = false;
   private eof = false;
+  private reset = false;
 
   constructor(readonly c: HttpConnection, private readonly hooks: ConnectionHooks) {
     const socket = c.socket;
@@ -57,7 +58,7 @@ export class ClientConnection {
     socket.setNoDelay(true);
     socket.on('data', (d: Buffer) => this.onData(d));
     socket.on('end', () => this.onEnd());
-    socket.on('error', () => undefined);
+    socket.on('error', (e: NodeJS.ErrnoException) => (this.reset ||= e.code === 'ECONNRESET'));
     socket.on('close', () => this.onClose());
     socket.on('timeout', () => this.onSendTimeout());
     // what Node's HTTP server does for its responses: a full socket that drained wakes the writer
@@ -383,7 +384,7 @@ export class ClientConnection {
 
   private onClose(): void {
     this.disarm();
-    this.body?.reader?.closed(false);
+    this.body?.reader?.closed(this.reset ? 'reset' : undefined);
     const r = this.r;
     if (r && !r.done) {
       if (this.phase === 'head') r.status = 400;
