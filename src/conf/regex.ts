@@ -10,18 +10,11 @@
 // matched caselessly becomes a two-case class (b -> [bB], [a-c] -> [a-cA-C]),
 // which costs nothing measurable, and 'i' is used only when a back-reference
 // must compare caselessly (see regex-case.ts).
+//
+// The translation is one pass over the pattern; its parts live in regex-*.ts
+// and share one RegexState, since what a quantifier, a back-reference or a
+// lookbehind may become depends on what the items before it were.
 
-export interface CompiledRegex {
-  source: string; // the original PCRE pattern
-  regex: RegExp; // the JS equivalent, without 'g'/'y'
-  captures: number; // capturing groups as PCRE counts them, named ones included
-  names: string[]; // named groups in order of appearance
-}
-
-// The translator's parts: regex-tables (character sets, literals, messages),
-// regex-state (the shared state and the primitives that emit items),
-// regex-class ([...]), regex-groups (groups, references, quantifiers),
-// regex-escape (\ escapes), regex-case (whether JS needs 'i').
 import { NOPAREN, NOREF, START, XSPACE } from './regex-tables';
 import { RegexState } from './regex-state';
 import { isPosix, parseClass } from './regex-class';
@@ -30,6 +23,13 @@ import { escape } from './regex-escape';
 import { caseFlag } from './regex-case';
 
 export { RegexSyntaxError } from './regex-state';
+
+export interface CompiledRegex {
+  source: string; // the original PCRE pattern
+  regex: RegExp; // the JS equivalent, without 'g'/'y'
+  captures: number; // capturing groups as PCRE counts them, named ones included
+  names: string[]; // named groups in order of appearance
+}
 
 export function compileRegex(pattern: string, caseless = false): CompiledRegex {
   const t = new RegexState(pattern, caseless);
