@@ -66,7 +66,27 @@ export interface Balancer {
   readonly method: string;
   /** picks a peer for this try, or NO_LIVE; must not pick one in state.tried */
   select(group: UpstreamGroup, state: PickState): Peer | typeof NO_LIVE;
+  /**
+   * Work a method must finish before its first select() and cannot do
+   * synchronously (`sticky learn ... memcached=`: the session lookup). The
+   * caller awaits it only when it returns a promise; it never rejects.
+   */
+  prepare?(group: UpstreamGroup, state: PickState): Promise<void> | void;
+  /**
+   * The upstream response header of `peer` was parsed and copied into r.out,
+   * and sendHeader has not run yet: `sticky cookie` appends its Set-Cookie
+   * to r.out.headers, `sticky learn` reads the session the response creates.
+   * Called once per response that is passed to the client (not for a try
+   * that proxy_next_upstream abandons).
+   */
+  responded?(group: UpstreamGroup, state: PickState, peer: Peer, r: HttpRequest, upstreamHeaders: UpstreamHeaders): void;
 }
+
+/**
+ * The upstream response's header lines as the proxy has them: Node/undici's
+ * object (lower-case names, Set-Cookie as an array) or raw name/value pairs.
+ */
+export type UpstreamHeaders = Readonly<Record<string, string | string[] | undefined>> | ReadonlyArray<readonly [string, string]>;
 
 export interface KeepaliveConf {
   /** keepalive N: idle connections cached per worker; 0: none */
