@@ -4,7 +4,13 @@ import type { CreateValue, StickyConf, StickyLearnConf } from './sticky-conf';
 import { peerRoute, stickyCookie } from './sticky-cookie';
 import { LearnZone, type LearnStore } from './sticky-learn';
 import { MemcachedLearnStore } from './sticky-memcached';
-import { NO_LIVE, type Balancer, type Peer, type PickState, type UpstreamGroup, type UpstreamHeaders } from './types';
+import { clock } from './peers';
+import { touchChecked } from './round-robin';
+import type { UpstreamPeer } from './peers';
+import { NO_LIVE, type Balancer, type Peer, type PickState, type UpstreamGroup } from './types';
+
+/** the upstream response's header lines: name/value pairs (the proxy's) or Node's object */
+export type UpstreamHeaders = ReadonlyArray<readonly [string, string]> | Readonly<Record<string, string | string[] | undefined>>;
 
 // Session affinity in front of any balancing method, as nginx Plus's sticky
 // wraps the method's peer.init: the first try of a request goes to the
@@ -18,6 +24,8 @@ interface StickyPick {
   value?: string;
   /** the server it names */
   target?: Peer;
+  /** why there is no target when there is a value (explain, the reason) */
+  why?: string;
   /** the sticky server was offered (first try only) */
   offered: boolean;
   /** the sticky server took the request */
@@ -80,25 +88,28 @@ function created(values: CreateValue[], h: UpstreamHeaders, r: HttpRequest): str
   return undefined;
 }
 
+function describeSticky(c: StickyConf): string {
+  if (c.method === 'cookie') return `sticky cookie ${c.name}`;
+  if (c.method === 'route') return `sticky route ${c.routes.map((t) => t.source).join(' ')}`;
+  const where = c.memcached ? `memcached ${c.memcached.map((n) => `${n.id}:${n.host}:${n.port}`).join(',')}` : `zone ${c.zone} (per worker)`;
+  return `sticky learn lookup=${c.lookup.map((t) => t.source).join(',')} in ${where}`;
+}
+
 export function learnStore(group: string, conf: StickyLearnConf): LearnStore {
   return conf.memcached ? new MemcachedLearnStore(group, conf.memcached, conf.timeout) : new LearnZone(conf);
 }
 
-/**
- * ngx_http_upstream_init_round_robin_peer's bookkeeping when a peer is taken
- * outside the method: tried, one more connection, a new fail_timeout window.
- */
-function take(peer: Peer, state: PickState, now: number): void {
-  state.tried.add(peer);
-  peer.conns++;
-  if (now - peer.checked > peer.failTimeout) peer.checked = now;
-}
 
 export function stickyBalancer(group: Pick<UpstreamGroup, 'name' | 'peers' | 'backup'>, inner: Balancer, sticky: StickyConf): StickyBalancer {
   const byRoute = new Map<string, Peer>();
   for (const p of [...group.peers, ...group.backup]) if (!byRoute.has(peerRoute(p))) byRoute.set(peerRoute(p), p);
   const store = sticky.method === 'learn' ? learnStore(group.name, sticky) : undefined;
   const picks = new WeakMap<PickState, StickyPick>();
+
+  const found = (pick: StickyPick, route: string | null | undefined): void => {
+    if (route) pick.target = byRoute.get(route);
+    else pick.why = route === null ? 'session table unavailable' : 'session not learned';
+  };
 
   /** the session's value and, for cookie and route, its server (synchronous methods) */
   const begin = (state: PickState): StickyPick => {
@@ -112,10 +123,7 @@ export function stickyBalancer(group: Pick<UpstreamGroup, 'name' | 'peers' | 'ba
       if (pick.value) pick.target = routeOf(byRoute, pick.value);
     } else {
       pick.value = firstValue(sticky.lookup, r);
-      if (pick.value && store instanceof LearnZone) {
-        const route = store.get(pick.value);
-        if (route) pick.target = byRoute.get(route);
-      }
+      if (pick.value && store instanceof LearnZone) found(pick, store.get(pick.value));
     }
     picks.set(state, pick);
     return pick;
@@ -132,38 +140,49 @@ export function stickyBalancer(group: Pick<UpstreamGroup, 'name' | 'peers' | 'ba
       if (!(store instanceof MemcachedLearnStore) || picks.has(state)) return;
       const pick: StickyPick = { offered: false, chosen: false, value: firstValue((sticky as StickyLearnConf).lookup, state.r) };
       picks.set(state, pick);
-      if (!pick.value) return;
-      const route = await store.get(pick.value, state.r);
-      if (route) pick.target = byRoute.get(route);
+      if (pick.value) found(pick, await store.get(pick.value, state.r));
     },
 
     select(g: UpstreamGroup, state: PickState): Peer | typeof NO_LIVE {
       const pick = picks.get(state) ?? begin(state);
-      if (!pick.offered) {
+      // a session on a backup server waits until the request is among the backups
+      if (!pick.offered && (!pick.target || pick.target.backup === !!state.inBackup)) {
         pick.offered = true;
         const p = pick.target;
-        const now = Date.now();
+        const now = clock();
         if (p && !state.tried.has(p) && p.available(now)) {
-          take(p, state, now);
+          // as the methods do when they pick (getPeer adds tried and the connection)
+          touchChecked(p as UpstreamPeer, now);
           pick.chosen = true;
           state.reason = `sticky ${sticky.method} "${pick.value}"`;
+          state.sticky = { peer: p, reason: state.reason };
           return p;
         }
         const peer = inner.select(g, state);
         if (pick.value) {
-          const why = p ? `server ${p.name} unavailable` : 'no server has it';
+          const why = p ? `server ${p.name} unavailable` : pick.why ?? 'no server has it';
           state.reason = `sticky ${sticky.method} "${pick.value}": ${why}; ${state.reason ?? inner.method}`;
+          state.sticky = { reason: state.reason };
         }
         return peer;
       }
       return inner.select(g, state);
     },
 
-    responded(g: UpstreamGroup, state: PickState, peer: Peer, r: HttpRequest, headers: UpstreamHeaders): void {
-      inner.responded?.(g, state, peer, r, headers);
+    initPeer(g: UpstreamGroup, state: PickState): void {
+      inner.initPeer?.(g, state);
+    },
+
+    describe(g: UpstreamGroup, state?: PickState): string[] {
+      return [...(inner.describe?.(g, state) ?? [inner.method]), describeSticky(sticky)];
+    },
+
+    responded(g: UpstreamGroup, state: PickState, peer: Peer, headers: Array<[string, string]>, out: Array<[string, string]>): void {
+      inner.responded?.(g, state, peer, headers, out);
+      const r = state.r;
       const pick = picks.get(state);
       if (sticky.method === 'cookie') {
-        if (pick?.value !== peerRoute(peer)) r.out.headers.push(['Set-Cookie', stickyCookie(sticky, peer, r)]);
+        if (pick?.value !== peerRoute(peer)) out.push(['Set-Cookie', stickyCookie(sticky, peer, r)]);
         return;
       }
       if (sticky.method !== 'learn' || !store) return;

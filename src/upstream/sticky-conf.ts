@@ -55,6 +55,10 @@ export interface StickyLearnConf {
   memcached?: MemcachedNode[];
 }
 
+/** the cycle's shared memory zones by name (cycle.confs.shmZones, shared with upstream `zone`) */
+export type ShmZones = Map<string, { size: number; tag: string }>;
+export const STICKY_ZONE = 'http_upstream_sticky';
+
 export type StickyConf = StickyCookieConf | StickyRouteConf | StickyLearnConf;
 
 /** nginx Plus: "one megabyte zone can store about 4000 sessions on the 64-bit platform" */
@@ -133,7 +137,7 @@ export function parseMemcachedNodes(value: string): MemcachedNode[] | undefined 
   return nodes.length ? nodes : undefined;
 }
 
-function learn(args: string[], compile: Compile, zones: Map<string, number>): StickyLearnConf {
+function learn(args: string[], compile: Compile, zones: ShmZones): StickyLearnConf {
   const create: CreateValue[] = [];
   const lookup: Template[] = [];
   let zone: string | undefined;
@@ -171,14 +175,16 @@ function learn(args: string[], compile: Compile, zones: Map<string, number>): St
   if (create.length === 0) throw new ConfError('"sticky learn" must have "create" parameter');
   if (lookup.length === 0) throw new ConfError('"sticky learn" must have "lookup" parameter');
   if (zone === undefined) throw new ConfError('"sticky learn" must have "zone" parameter');
-  // a zone is one table: two upstreams cannot share it (nginx: a zone has one owner)
-  if (zones.has(zone)) throw new ConfError(`duplicate zone "${zone}"`);
-  zones.set(zone, size);
+  // shared memory zones have one namespace (upstream `zone` too); a learn zone is one upstream's table
+  const z = zones.get(zone);
+  if (z && z.tag !== STICKY_ZONE) throw new ConfError(`the shared memory zone "${zone}" is already declared for a different use`);
+  if (z) throw new ConfError(`duplicate zone "${zone}"`);
+  zones.set(zone, { size, tag: STICKY_ZONE });
   return { method: 'learn', create, lookup, zone, size, timeout, header, sync, memcached };
 }
 
 /** The arguments of `sticky` (args[0] is the method). Throws the reason; the caller adds file:line. */
-export function parseSticky(args: string[], compile: Compile, zones: Map<string, number>): StickyConf {
+export function parseSticky(args: string[], compile: Compile, zones: ShmZones): StickyConf {
   switch (args[0]) {
     case 'cookie':
       return cookie(args, compile);

@@ -8,8 +8,11 @@ import { LEARN_BYTES_PER_SESSION, type StickyLearnConf } from './sticky-conf';
 // peerRoute), which is the same in every instance with the same config.
 
 export interface LearnStore {
-  /** the server a session is bound to; a lookup counts as an access (the timeout restarts) */
-  get(session: string, r: HttpRequest): string | undefined | Promise<string | undefined>;
+  /**
+   * the server a session is bound to; a lookup counts as an access (the
+   * timeout restarts); null: the table could not answer
+   */
+  get(session: string, r: HttpRequest): string | undefined | null | Promise<string | undefined | null>;
   set(session: string, route: string, r: HttpRequest): void;
   close?(): void;
 }

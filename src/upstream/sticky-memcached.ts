@@ -119,10 +119,10 @@ export class MemcachedLearnStore implements LearnStore {
     logError(r, 'notice', `sticky learn memcached node "${id}" (${host}:${port}) answers again`);
   }
 
-  async get(session: string, r: HttpRequest): Promise<string | undefined> {
+  async get(session: string, r: HttpRequest): Promise<string | undefined | null> {
     const key = this.key(session);
     const node = this.pick(session, key, Date.now());
-    if (!node) return undefined;
+    if (!node) return null;
     try {
       const client = this.client(node);
       const { value } = await client.get(key);
@@ -133,7 +133,7 @@ export class MemcachedLearnStore implements LearnStore {
       return value.toString('latin1');
     } catch (e) {
       this.failed(node, r, e);
-      return undefined;
+      return null;
     }
   }
 
