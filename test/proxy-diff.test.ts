@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { echo, raw, reply, response, slow } from './helpers/backends';
+import { echo, raw, reply, response, slow, type Action } from './helpers/backends';
 import { runTable, type DiffCase, type Outcome } from './helpers/proxy-diff';
 
 // The nginx-differential proxy suite, requests and responses: each case runs
@@ -306,8 +306,65 @@ const RESPONSE_CASES: DiffCase[] = [
   },
 ];
 
+const redirect = (...headers: Array<[string, string]>): Action => reply(302, headers, '');
+
+const REWRITE_CASES: DiffCase[] = [
+  {
+    name: 'proxy_redirect default rewrites Location and Refresh',
+    server: 'location /one/ { proxy_pass http://{B1}/two/; }',
+    backends: [redirect(['Location', 'http://{B1}/two/x?q=1'], ['Refresh', '0; url=http://{B1}/two/y'])],
+    request: GET('/one/a'),
+    expect: (o) => expect([hdr(o, 'Location'), hdr(o, 'Refresh')]).toEqual(['http://127.0.0.1:PORT/one/x?q=1', '0; url=/one/y']),
+  },
+  {
+    name: 'a proxy_redirect at the server level is inherited and there is no default',
+    server: 'proxy_redirect http://elsewhere/ /; location /one/ { proxy_pass http://{B1}/two/; }',
+    backends: [redirect(['Location', 'http://{B1}/two/x'])],
+    request: GET('/one/a'),
+    expect: (o) => expect(hdr(o, 'Location')).toBe('http://127.0.0.1:{B1}/two/x'),
+  },
+  {
+    name: 'an if block inherits its location\'s default',
+    server: 'location /one/ { proxy_pass http://{B1}/two/; if ($arg_x) { set $y 1; } }',
+    backends: [redirect(['Location', 'http://{B1}/two/x'])],
+    request: GET('/one/a?x=1'),
+    expect: (o) => expect(hdr(o, 'Location')).toBe('http://127.0.0.1:PORT/one/x'),
+  },
+  {
+    name: 'proxy_redirect with variables on both sides',
+    server: 'location / { proxy_pass http://{B1}; proxy_redirect http://$proxy_host/ https://$host:$server_port/; }',
+    backends: [redirect(['Location', 'http://{B1}/p'])],
+    request: GET('/'),
+    expect: (o) => expect(hdr(o, 'Location')).toBe('https://127.0.0.1:PORT/p'),
+  },
+  {
+    name: 'proxy_redirect off leaves Location as the upstream sent it',
+    server: 'location /one/ { proxy_pass http://{B1}/two/; proxy_redirect off; }',
+    backends: [redirect(['Location', 'http://{B1}/two/x'])],
+    request: GET('/one/a'),
+    expect: (o) => expect(hdr(o, 'Location')).toBe('http://127.0.0.1:{B1}/two/x'),
+  },
+  {
+    name: 'a relative Location no rule matched stays relative',
+    server: 'location /one/ { proxy_pass http://{B1}/two/; }',
+    backends: [redirect(['Location', '/elsewhere'])],
+    request: GET('/one/a'),
+    expect: (o) => expect(hdr(o, 'Location')).toBe('/elsewhere'),
+  },
+  {
+    name: 'cookies rewritten: domain and path, with variables, several Set-Cookie',
+    server: 'location /one/ { proxy_pass http://{B1}/two/; proxy_cookie_domain backend.local $host; proxy_cookie_path /two/ /one/; }',
+    backends: [reply(200, [['Set-Cookie', 'a=1; Domain=.backend.local; Path=/two/'], ['Set-Cookie', 'b=2;path=/two/deep; HttpOnly'], ['Set-Cookie', 'c=3; Path=/other']], 'ok')],
+    request: 'GET /one/ HTTP/1.1\r\nHost: www.example.test\r\nConnection: close\r\n\r\n',
+    expect: (o) => expect(o.headers.filter(([k]) => k === 'Set-Cookie').map(([, v]) => v)).toEqual([
+      'a=1; Domain=.www.example.test; Path=/one/', 'b=2; path=/one/deep; HttpOnly', 'c=3; Path=/other',
+    ]),
+  },
+];
+
 /** Cases where nodinx is known to differ (each also in /work/briefs/proxy-findings.md): nginx's side is still checked. */
 const KNOWN_DIFFS: Record<string, string> = {};
 
 runTable('proxied requests', REQUEST_CASES, KNOWN_DIFFS);
 runTable('proxied responses', RESPONSE_CASES, KNOWN_DIFFS);
+runTable('Location, Refresh and Set-Cookie rewritten', REWRITE_CASES, KNOWN_DIFFS);

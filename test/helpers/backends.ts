@@ -44,6 +44,8 @@ export interface Backend {
   connections: number;
   /** connections open now */
   open: Set<net.Socket>;
+  /** what reply() applies to header values ({B1} → an address, set by whoever knows them) */
+  subst: (s: string) => string;
   /** forget what was recorded (between the nginx and the nodinx run) */
   reset(): void;
   close(): Promise<void>;
@@ -95,7 +97,7 @@ export async function startBackend(script: Action | Action[]): Promise<Backend> 
   const actions = Array.isArray(script) ? script : [script];
   const open = new Set<net.Socket>();
   const backend: Backend = {
-    port: 0, addr: '', requests: [], connections: 0, open,
+    port: 0, addr: '', requests: [], connections: 0, open, subst: (x) => x,
     reset() {
       backend.requests = [];
       backend.connections = 0;
@@ -183,9 +185,9 @@ const REASONS: Record<number, string> = {
 
 /** Answers with a response; the body of a HEAD request is left out. */
 export function reply(status: number | string, headers: Array<[string, string]> = [], body: string | Buffer = '', opts: ReplyOptions = {}): Action {
-  return ({ req, sock }) => {
+  return ({ req, sock, backend }) => {
     const noBody = opts.noBody ?? req.method === 'HEAD';
-    sock.write(response(status, headers, body, { ...opts, noBody }));
+    sock.write(response(status, headers.map(([k, v]) => [k, backend.subst(v)]), body, { ...opts, noBody }));
     if (opts.close || opts.closeDelimited) sock.end();
   };
 }

@@ -208,6 +208,8 @@ export async function runCase(c: DiffCase, withNodinx: boolean): Promise<{ nginx
   ensureNginx();
   const backends = await Promise.all((c.backends ?? []).map((s) => startBackend(s)));
   const refusing = await freePort();
+  const subst = (s: string): string => backends.reduce((out, b, i) => out.split(`{B${i + 1}}`).join(b.addr), s);
+  for (const b of backends) b.subst = subst;
   try {
     const nginx = await runOne(c, 'nginx', backends, refusing);
     const nodinx = withNodinx ? await runOne(c, 'nodinx', backends, refusing) : undefined;
