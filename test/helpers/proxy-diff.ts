@@ -57,6 +57,8 @@ export interface Outcome {
   closed: boolean;
   access: string[];
   errors: string[];
+  /** upstream connections the server still holds once the exchange is over (kept-alive ones, or leaks) */
+  upstreamOpen: number;
 }
 
 const LOG_FORMAT = `log_format diff '$status "$request" $body_bytes_sent "$upstream_addr" "$upstream_status" "$upstream_response_length"';`;
@@ -196,6 +198,7 @@ async function runOne(c: DiffCase, which: 'nginx' | 'nodinx', backends: Backend[
       closed: x.closed,
       access: access.map(norm),
       errors: normLog(errors, run).map(norm).filter((l) => !/\[notice\]|using the "\w+" event method|start worker/.test(l)),
+      upstreamOpen: backends.reduce((n, b) => n + b.open.size, 0),
     };
   } finally {
     await run.stop();
