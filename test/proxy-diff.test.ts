@@ -304,6 +304,56 @@ const RESPONSE_CASES: DiffCase[] = [
     request: GET('/x'),
     expect: (o) => expect([o.status, o.body]).toEqual([500, 'backend 500']),
   },
+  {
+    name: 'a 10 MiB response, buffered',
+    server: 'location / { proxy_pass http://{B1}; }',
+    backends: [reply(200, [['Content-Type', 'application/octet-stream']], Buffer.alloc(10 << 20, 'r'))],
+    request: GET('/big'),
+    idle: 2000,
+    expect: (o) => expect([o.status, hdr(o, 'Content-Length'), o.body.startsWith(`<${10 << 20} bytes`)]).toEqual([200, String(10 << 20), true]),
+  },
+  {
+    name: 'a 10 MiB chunked response with proxy_buffering off',
+    server: 'location / { proxy_buffering off; proxy_http_version 1.1; proxy_pass http://{B1}; }',
+    backends: [reply(200, [['Content-Type', 'application/octet-stream']], Buffer.alloc(10 << 20, 's'), { chunked: true })],
+    request: GET('/big'),
+    idle: 2000,
+    expect: (o) => expect([o.status, o.chunked, o.body.startsWith(`<${10 << 20} bytes`)]).toEqual([200, true, true]),
+  },
+  {
+    name: 'upstream variables: $upstream_http_*, $upstream_cookie_*',
+    server: 'location / { proxy_pass http://{B1}; }',
+    log: '"$upstream_http_x_id" "$upstream_cookie_sid" "$upstream_http_content_type" "$upstream_http_missing"',
+    backends: [reply(200, [['X-Id', 'abc'], ['Set-Cookie', 'other=1'], ['Set-Cookie', 'sid=s3cr3t; Path=/'], ['Content-Type', 'text/plain']], 'v')],
+    request: GET('/vars'),
+    expect: (o) => expect(o.access[0]).toBe('200 "GET /vars HTTP/1.1" 1 "127.0.0.1:{B1}" "200" "1" "abc" "s3cr3t" "text/plain" "-"'),
+  },
+  {
+    name: 'proxy_pass with a variable naming an upstream block',
+    http: 'upstream pool { server {B1}; }',
+    server: 'set $pool pool; location / { proxy_pass http://$pool; }',
+    backends: [ok],
+    request: GET('/byname?x'),
+    expect: (o) => {
+      expect(sentLine(o)).toBe('GET /byname?x HTTP/1.0');
+      expect(sentHeader(o, 'Host')).toBe('pool');
+    },
+  },
+  {
+    name: 'WebSocket upgrade: 101 passed, then bytes both ways',
+    http: "map $http_upgrade $connection_upgrade { default upgrade; '' close; }",
+    server: 'location / { proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection $connection_upgrade; proxy_pass http://{B1}; }',
+    backends: [({ sock }) => new Promise<void>(() => {
+      sock.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+      sock.on('data', (d) => sock.write(Buffer.concat([Buffer.from('echo:'), d])));
+    })],
+    request: ['GET /ws HTTP/1.1\r\nHost: {HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n', { pause: 200 }, 'frame-1', { pause: 200 }, 'frame-2'],
+    idle: 500,
+    expect: (o) => {
+      expect([o.status, sentHeader(o, 'Upgrade'), sentHeader(o, 'Connection')]).toEqual([101, 'websocket', 'upgrade']);
+      expect(o.more.map((m) => m.statusLine).join('')).toBe('echo:frame-1echo:frame-2');
+    },
+  },
 ];
 
 const redirect = (...headers: Array<[string, string]>): Action => reply(302, headers, '');

@@ -32,6 +32,8 @@ export interface DiffCase {
   max?: number;
   /** the request is HEAD: no body to read */
   head?: boolean;
+  /** more variables at the end of the access-log line (e.g. '$upstream_http_x_id') */
+  log?: string;
   /** error_log level for the case (default warn) */
   errorLevel?: 'error' | 'warn' | 'notice' | 'info';
   /** headers of the client's response left out of the comparison (Date always is) */
@@ -61,7 +63,7 @@ export interface Outcome {
   upstreamOpen: number;
 }
 
-const LOG_FORMAT = `log_format diff '$status "$request" $body_bytes_sent "$upstream_addr" "$upstream_status" "$upstream_response_length"';`;
+const LOG_FORMAT = `$status "$request" $body_bytes_sent "$upstream_addr" "$upstream_status" "$upstream_response_length"`;
 
 /** nodinx has a proxy module (until it lands, cases run against nginx only). */
 export function nodinxProxies(): boolean {
@@ -80,7 +82,7 @@ export function nodinxProxies(): boolean {
 function config(c: DiffCase, port: number, subst: (s: string) => string): string {
   return `events {}
 http {
-    ${LOG_FORMAT}
+    log_format diff '${LOG_FORMAT}${c.log ? ' ' + c.log : ''}';
     access_log logs/access.log diff;
     error_log logs/error.log ${c.errorLevel ?? 'warn'};
     ${subst(c.http ?? '')}
