@@ -108,6 +108,16 @@ const REQUEST_CASES: DiffCase[] = [
     expect: (o) => expect(sentLine(o)).toBe('GET /new/q HTTP/1.0'),
   },
   {
+    name: 'proxy_pass to a unix-domain socket, with a URI',
+    server: 'location /u/ { proxy_pass http://{U}:/sock/; }',
+    unix: ok,
+    request: GET('/u/x?y'),
+    expect: (o) => {
+      expect(o.upstream[0].slice(0, 2)).toEqual(['GET /sock/x?y HTTP/1.0', 'Host: localhost']);
+      expect(o.access[0]).toBe('200 "GET /u/x?y HTTP/1.1" 6 "{U}" "200" "6"');
+    },
+  },
+  {
     name: 'default headers, client headers in order, X-Forwarded-For added',
     server: 'location / { proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Real-IP $remote_addr; proxy_pass http://{B1}; }',
     backends: [ok],

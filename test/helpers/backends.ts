@@ -37,7 +37,7 @@ export type Action = (x: Exchange) => void | Promise<void>;
 
 export interface Backend {
   port: number;
-  /** "127.0.0.1:PORT", as $upstream_addr shows it */
+  /** "127.0.0.1:PORT" (or "unix:/path"), as $upstream_addr shows it; port is 0 for a unix socket */
   addr: string;
   requests: BackendRequest[];
   /** connections accepted so far */
@@ -93,7 +93,7 @@ function parseRequest(buf: Buffer): { req: Omit<BackendRequest, 'n' | 'onConnect
  * request, or a list: the n-th request gets the n-th action (the last one
  * repeats).
  */
-export async function startBackend(script: Action | Action[]): Promise<Backend> {
+export async function startBackend(script: Action | Action[], opts: { path?: string } = {}): Promise<Backend> {
   const actions = Array.isArray(script) ? script : [script];
   const open = new Set<net.Socket>();
   const backend: Backend = {
@@ -137,6 +137,12 @@ export async function startBackend(script: Action | Action[]): Promise<Backend> 
       void next();
     });
   });
+  if (opts.path) {
+    // a unix-domain socket: addr is what nginx logs as $upstream_addr
+    await new Promise<void>((resolve) => server.listen(opts.path, resolve));
+    backend.addr = `unix:${opts.path}`;
+    return backend;
+  }
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   backend.port = (server.address() as net.AddressInfo).port;
   backend.addr = `127.0.0.1:${backend.port}`;

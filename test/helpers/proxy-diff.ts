@@ -22,6 +22,8 @@ export interface DiffCase {
   http?: string;
   /** one script per backend */
   backends?: Array<Action | Action[]>;
+  /** a backend on a unix-domain socket: {U} is "unix:/its/path" */
+  unix?: Action | Action[];
   /** the client's bytes ({HOST} is "127.0.0.1:PORT"); several pieces may pause between them */
   request: string | Piece[];
   /** half-close after sending */
@@ -157,12 +159,14 @@ function describeRequest(q: BackendRequest, norm: (s: string) => string): string
 }
 
 /** Runs one case against one server; the backends are reset first. */
-async function runOne(c: DiffCase, which: 'nginx' | 'nodinx', backends: Backend[], refusing: number): Promise<Outcome> {
+async function runOne(c: DiffCase, which: 'nginx' | 'nodinx', backends: Backend[], refusing: number, unix?: Backend): Promise<Outcome> {
+  unix?.reset();
   for (const b of backends) b.reset();
   const port = await freePort();
   const dir = tempDir(`pd-${which}`);
   const subst = (s: string): string => {
     let out = s.split('{R}').join(`127.0.0.1:${refusing}`);
+    if (unix) out = out.split('{U}').join(unix.addr);
     backends.forEach((b, i) => (out = out.split(`{B${i + 1}}`).join(b.addr)));
     return out;
   };
@@ -171,6 +175,7 @@ async function runOne(c: DiffCase, which: 'nginx' | 'nodinx', backends: Backend[
   const run: Running = which === 'nginx' ? await startNginx(dir, port) : await startNodinx(dir, port, 'error');
   const norm = (s: string): string => {
     let out = s.split(`127.0.0.1:${port}`).join('127.0.0.1:PORT').split(`:${refusing}`).join(':{R}');
+    if (unix) out = out.split(unix.addr).join('{U}');
     backends.forEach((b, i) => (out = out.split(`:${b.port}`).join(`:{B${i + 1}}`)));
     return out;
   };
@@ -190,7 +195,7 @@ async function runOne(c: DiffCase, which: 'nginx' | 'nodinx', backends: Backend[
     await new Promise((r) => setTimeout(r, 50));
     const errors = fs.existsSync(path.join(dir, 'logs/error.log')) ? fs.readFileSync(path.join(dir, 'logs/error.log'), 'latin1').split('\n').filter(Boolean) : [];
     return {
-      upstream: backends.flatMap((b) => b.requests.map((q) => describeRequest(q, norm))),
+      upstream: [...backends, ...(unix ? [unix] : [])].flatMap((b) => b.requests.map((q) => describeRequest(q, norm))),
       status: Number(first.statusLine.split(' ')[1] ?? 0),
       statusLine: first.statusLine,
       headers: first.headers,
@@ -200,7 +205,7 @@ async function runOne(c: DiffCase, which: 'nginx' | 'nodinx', backends: Backend[
       closed: x.closed,
       access: access.map(norm),
       errors: normLog(errors, run).map(norm).filter((l) => !/\[notice\]|using the "\w+" event method|start worker/.test(l)),
-      upstreamOpen: backends.reduce((n, b) => n + b.open.size, 0),
+      upstreamOpen: [...backends, ...(unix ? [unix] : [])].reduce((n, b) => n + b.open.size, 0),
     };
   } finally {
     await run.stop();
@@ -213,14 +218,17 @@ export async function runCase(c: DiffCase, withNodinx: boolean): Promise<{ nginx
   ensureNginx();
   const backends = await Promise.all((c.backends ?? []).map((s) => startBackend(s)));
   const refusing = await freePort();
+  const sockDir = c.unix ? tempDir('pd-unix') : undefined;
+  const unix = c.unix ? await startBackend(c.unix, { path: path.join(sockDir!, 'backend.sock') }) : undefined;
   const subst = (s: string): string => backends.reduce((out, b, i) => out.split(`{B${i + 1}}`).join(b.addr), s);
   for (const b of backends) b.subst = subst;
   try {
-    const nginx = await runOne(c, 'nginx', backends, refusing);
-    const nodinx = withNodinx ? await runOne(c, 'nodinx', backends, refusing) : undefined;
+    const nginx = await runOne(c, 'nginx', backends, refusing, unix);
+    const nodinx = withNodinx ? await runOne(c, 'nodinx', backends, refusing, unix) : undefined;
     return { nginx, nodinx };
   } finally {
-    await Promise.all(backends.map((b) => b.close()));
+    await Promise.all([...backends, ...(unix ? [unix] : [])].map((b) => b.close()));
+    if (sockDir) fs.rmSync(sockDir, { recursive: true, force: true });
   }
 }
 
