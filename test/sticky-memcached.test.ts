@@ -1,40 +1,15 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StickyBalancer } from '../src/upstream/sticky-balancer';
 import type { UpstreamGroup } from '../src/upstream/types';
-import { freePort, waitForPort } from './helpers/ports';
-import { cleanup, errorLog, load, request, run } from './sticky-harness';
+import { freePort } from './helpers/ports';
+import { cleanup, ensureMemcached, errorLog, load, request, run, startMemcached, stopProcess } from './sticky-harness';
 
 // `sticky learn ... memcached=`: two loads of the same config stand for two
 // nodinx instances (or one before and after a restart); they share a real
 // memcached (Debian's, started here on a free port). The end-to-end version
 // through proxy_pass is in sticky-proxy.test.ts.
-
-/** Debian's memcached, installed if missing, without starting the system service. */
-export function ensureMemcached(): void {
-  if (fs.existsSync('/usr/bin/memcached')) return;
-  if (!fs.existsSync('/usr/sbin/policy-rc.d')) fs.writeFileSync('/usr/sbin/policy-rc.d', '#!/bin/sh\nexit 101\n', { mode: 0o755 });
-  const r = spawnSync('apt-get', ['install', '-y', '-q', 'memcached'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  if (r.status !== 0) throw new Error('apt-get install memcached failed');
-}
-
-export async function startMemcached(port: number): Promise<ChildProcess> {
-  const args = ['-l', '127.0.0.1', '-p', String(port), '-U', '0', '-m', '16'];
-  if (process.getuid?.() === 0) args.push('-u', 'nobody');
-  const child = spawn('/usr/bin/memcached', args, { stdio: 'ignore' });
-  await waitForPort(port);
-  return child;
-}
-
-export function stopProcess(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
-}
 
 /** One meta-protocol command: `mg KEY v t` answers the value and the TTL left. */
 function memcachedCommand(port: number, line: string): Promise<string> {
