@@ -66,7 +66,7 @@ describe('sticky learn over memcached', () => {
     for (let i = 0; i < 100; i++) {
       const got = await run(i % 2 ? a : b, request({ cookie: 'JSESSIONID=4F2A-n1.tomcat2' }));
       expect(got.peer).toBe((i % 2 ? a : b).peers.find((p) => p.route === one.peer!.route));
-      expect(got.state.reason).toBe('sticky learn "4F2A-n1.tomcat2"');
+      expect(got.state.reason).toBe('sticky: learned session 4F2A-n1.tomcat2');
     }
   });
 
@@ -85,7 +85,7 @@ describe('sticky learn over memcached', () => {
     for (let i = 0; i < 6; i++) {
       const got = await run(a, request({ cookie: 'JSESSIONID=4F2A-n1.tomcat2' }));
       seen.add(got.peer!.route!);
-      expect(got.state.reason).toMatch(/^sticky learn "4F2A-n1.tomcat2": session table unavailable; round robin/);
+      expect(got.state.reason).toMatch(/^sticky: session 4F2A-n1.tomcat2: table unavailable; round robin/);
     }
     // round robin, both servers: no sticky decision was made
     expect([...seen].sort()).toEqual(['a', 'b']);

@@ -25,7 +25,7 @@ describe.each(METHODS)('sticky with method "%s"', (method) => {
         const got = await run(g, request({ cookie: `srv=${route}`, uri: `/?k=${i}`, addr: `10.0.${i}.1` }));
         expect(got.peer!.route).toBe(route);
         expect(got.out).toEqual([]);
-        expect(got.state.reason).toBe(`sticky cookie "${route}"`);
+        expect(got.state.reason).toBe(`sticky: cookie srv=${route}`);
       }
     }
   });
@@ -50,7 +50,7 @@ describe.each(METHODS)('sticky with method "%s"', (method) => {
     // b is now counted out (max_fails=1 within fail_timeout): an old cookie goes to the balancer
     const old = await run(g, request({ cookie: 'srv=b', uri: '/?k=7' }));
     expect(old.peer!.route).not.toBe('b');
-    expect(old.state.reason).toMatch(/^sticky cookie "b": server 127\.0\.0\.1:8002 unavailable; /);
+    expect(old.state.reason).toMatch(/^sticky: cookie srv=b, server 127\.0\.0\.1:8002 unavailable; /);
     for (let i = 0; i < 20; i++) {
       expect((await run(g, request({ cookie: `srv=${moved.peer!.route}`, uri: `/?k=${i}` }))).peer).toBe(moved.peer);
     }
@@ -93,7 +93,7 @@ describe('sticky route, the Tomcat case of the nginx documentation', () => {
     const g = load(TOMCAT)('tom');
     const lines = describeGroup(g, request({ cookie: 'JSESSIONID=ABC-n1.tomcat2' }));
     expect(lines[0]).toMatch(/: round robin \(smooth weighted\); sticky route \$route_cookie \$route_uri$/);
-    expect(lines.at(-1)).toBe('next: 127.0.0.1:8082 — sticky route "tomcat2"');
+    expect(lines.at(-1)).toBe('next: 127.0.0.1:8082 — sticky: route tomcat2');
   });
 });
 
@@ -127,7 +127,7 @@ describe('sticky learn', () => {
   it('a session no server learned is served by the balancer', async () => {
     const g = load(LEARN)('u');
     const got = await run(g, request({ cookie: 'JSESSIONID=unknown' }));
-    expect(got.state.reason).toMatch(/^sticky learn "unknown": session not learned; least_conn/);
+    expect(got.state.reason).toMatch(/^sticky: session unknown unknown; least_conn/);
   });
 });
 
@@ -137,6 +137,6 @@ describe('sticky and backup servers', () => {
     expect((await run(g, request({ cookie: 'srv=z' }))).peer!.route).toBe('a');
     const failed = await run(g, request({ cookie: 'srv=z' }), { fail: 1 });
     expect(failed.peer!.route).toBe('z');
-    expect(failed.state.reason).toBe('backup: sticky cookie "z"');
+    expect(failed.state.reason).toBe('backup: sticky: cookie srv=z');
   });
 });

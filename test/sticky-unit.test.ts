@@ -62,15 +62,16 @@ describe('sticky configuration', () => {
     ['cookie s foo', 'invalid parameter "foo"'],
     ['hash $a', 'invalid parameter "hash"'],
     ['route', 'invalid number of arguments in "sticky" directive'],
-    ['learn lookup=$cookie_a zone=a:1m', '"sticky learn" must have "create" parameter'],
-    ['learn create=$upstream_cookie_a zone=a:1m', '"sticky learn" must have "lookup" parameter'],
-    ['learn create=$upstream_cookie_a lookup=$cookie_a', '"sticky learn" must have "zone" parameter'],
+    ['learn lookup=$cookie_a zone=a:1m', '"create" parameter is missing in "sticky" directive'],
+    ['learn create=$upstream_cookie_a zone=a:1m', '"lookup" parameter is missing in "sticky" directive'],
+    ['learn create=$upstream_cookie_a lookup=$cookie_a', '"zone" parameter is missing in "sticky" directive'],
     ['learn create=$upstream_cookie_a lookup=$cookie_a zone=a', 'invalid zone size "a"'],
     ['learn create=$upstream_cookie_a lookup=$cookie_a zone=a:1x', 'invalid zone size "a:1x"'],
     ['learn create=$upstream_cookie_a lookup=$cookie_a zone=a:1k', 'zone "a" is too small'],
     ['learn create=$upstream_cookie_a lookup=$cookie_a zone=a:1m timeout=x', 'invalid parameter "timeout=x"'],
     ['learn create=$upstream_cookie_a lookup=$cookie_a zone=a:1m memcached=localhost', 'invalid parameter "memcached=localhost"'],
     ['route $', 'invalid variable name'],
+    ['route arg', 'invalid parameter "arg"'],
   ])('sticky %s: %s', (line, reason) => {
     let err: unknown;
     try {
@@ -82,10 +83,13 @@ describe('sticky configuration', () => {
     expect((err as ConfError).reason).toBe(reason);
   });
 
-  it('a learn zone has one upstream', () => {
+  it('learn zones share the namespace of shared memory zones', () => {
     const zones: ShmZones = new Map([['up', { size: 65536, tag: 'http_upstream' }]]);
     parse('learn create=$upstream_cookie_a lookup=$cookie_a zone=z:1m', zones);
-    expect(() => parse('learn create=$upstream_cookie_a lookup=$cookie_a zone=z:1m', zones)).toThrow('duplicate zone "z"');
+    parse('learn create=$upstream_cookie_a lookup=$cookie_a zone=z:1m', zones);
+    expect(() => parse('learn create=$upstream_cookie_a lookup=$cookie_a zone=z:2m', zones)).toThrow(
+      'the size 2097152 of shared memory zone "z" conflicts with already declared size 1048576',
+    );
     expect(() => parse('learn create=$upstream_cookie_a lookup=$cookie_a zone=up:1m', zones)).toThrow(
       'the shared memory zone "up" is already declared for a different use',
     );

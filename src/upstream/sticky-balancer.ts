@@ -24,8 +24,6 @@ interface StickyPick {
   value?: string;
   /** the server it names */
   target?: Peer;
-  /** why there is no target when there is a value (explain, the reason) */
-  why?: string;
   /** the sticky server was offered (first try only) */
   offered: boolean;
   /** the sticky server took the request */
@@ -35,7 +33,10 @@ interface StickyPick {
 export interface StickyBalancer extends Balancer {
   readonly inner: Balancer;
   readonly sticky: StickyConf;
+  /** the learn table, made by init() */
   readonly store?: LearnStore;
+  /** the group's peers are known: routes, and the learn table (per group, named after it) */
+  init(g: UpstreamGroup): void;
 }
 
 function firstValue(values: Array<{ run(r: HttpRequest): string }>, r: HttpRequest): string | undefined {
@@ -96,55 +97,83 @@ function describeSticky(c: StickyConf): string {
 }
 
 export function learnStore(group: string, conf: StickyLearnConf): LearnStore {
-  return conf.memcached ? new MemcachedLearnStore(group, conf.memcached, conf.timeout) : new LearnZone(conf);
+  return conf.memcached ? new MemcachedLearnStore(group, conf.memcached, conf.timeout) : new LearnZone(conf, () => clock());
 }
 
 
-export function stickyBalancer(group: Pick<UpstreamGroup, 'name' | 'peers' | 'backup'>, inner: Balancer, sticky: StickyConf): StickyBalancer {
-  const byRoute = new Map<string, Peer>();
-  for (const p of [...group.peers, ...group.backup]) if (!byRoute.has(peerRoute(p))) byRoute.set(peerRoute(p), p);
-  const store = sticky.method === 'learn' ? learnStore(group.name, sticky) : undefined;
+export function stickyBalancer(inner: Balancer & { init?(g: UpstreamGroup): void }, sticky: StickyConf): StickyBalancer {
+  let byRoute = new Map<string, Peer>();
+  let store: LearnStore | undefined;
   const picks = new WeakMap<PickState, StickyPick>();
 
-  const found = (pick: StickyPick, route: string | null | undefined): void => {
-    if (route) pick.target = byRoute.get(route);
-    else pick.why = route === null ? 'session table unavailable' : 'session not learned';
+  /** what the session found; the reason in the words `nodinx explain` shows */
+  const bind = (state: PickState, pick: StickyPick, reason: string): void => {
+    picks.set(state, pick);
+    state.sticky = pick.target ? { peer: pick.target, reason } : { reason };
   };
 
-  /** the session's value and, for cookie and route, its server (synchronous methods) */
-  const begin = (state: PickState): StickyPick => {
+  const learned = (state: PickState, pick: StickyPick, route: string | null | undefined): void => {
+    const key = pick.value!;
+    if (route === null) return bind(state, pick, `session ${key}: table unavailable`);
+    if (route === undefined) return bind(state, pick, `session ${key} unknown`);
+    pick.target = byRoute.get(route);
+    bind(state, pick, pick.target ? `learned session ${key}` : `session ${key} names no server`);
+  };
+
+  /** the session's value and its server; for the memcached table, prepare() looks it up */
+  const begin = (state: PickState): void => {
     const r = state.r;
     const pick: StickyPick = { offered: false, chosen: false };
     if (sticky.method === 'cookie') {
       pick.value = cookieValue(r, sticky.name);
-      if (pick.value) pick.target = byRoute.get(pick.value);
-    } else if (sticky.method === 'route') {
-      pick.value = firstValue(sticky.routes, r);
-      if (pick.value) pick.target = routeOf(byRoute, pick.value);
-    } else {
-      pick.value = firstValue(sticky.lookup, r);
-      if (pick.value && store instanceof LearnZone) found(pick, store.get(pick.value));
+      if (pick.value === undefined) return bind(state, pick, `no "${sticky.name}" cookie`);
+      pick.target = byRoute.get(pick.value);
+      const what = `cookie ${sticky.name}=${pick.value}`;
+      return bind(state, pick, pick.target ? what : `${what} names no server`);
     }
-    picks.set(state, pick);
-    return pick;
+    if (sticky.method === 'route') {
+      pick.value = firstValue(sticky.routes, r);
+      if (pick.value === undefined) return bind(state, pick, 'no route');
+      pick.target = routeOf(byRoute, pick.value);
+      return bind(state, pick, pick.target ? `route ${pick.value}` : `route ${pick.value} names no server`);
+    }
+    pick.value = firstValue(sticky.lookup, r);
+    if (pick.value === undefined) return bind(state, pick, 'no session to look up');
+    if (store instanceof LearnZone) return learned(state, pick, store.get(pick.value));
+    bind(state, pick, `session ${pick.value} not looked up`);
   };
 
   return {
-    method: inner.method,
+    method: `${inner.method}, sticky ${sticky.method}`,
     inner,
     sticky,
-    store,
+    get store() {
+      return store;
+    },
+
+    init(g: UpstreamGroup): void {
+      inner.init?.(g);
+      byRoute = new Map();
+      for (const p of [...g.peers, ...g.backup]) if (!byRoute.has(peerRoute(p))) byRoute.set(peerRoute(p), p);
+      if (sticky.method === 'learn') store = learnStore(g.name, sticky);
+    },
+
+    initPeer(g: UpstreamGroup, state: PickState): void {
+      inner.initPeer?.(g, state);
+      if (!(store instanceof MemcachedLearnStore)) begin(state);
+    },
 
     async prepare(g: UpstreamGroup, state: PickState): Promise<void> {
       await inner.prepare?.(g, state);
       if (!(store instanceof MemcachedLearnStore) || picks.has(state)) return;
       const pick: StickyPick = { offered: false, chosen: false, value: firstValue((sticky as StickyLearnConf).lookup, state.r) };
-      picks.set(state, pick);
-      if (pick.value) found(pick, await store.get(pick.value, state.r));
+      if (pick.value === undefined) return bind(state, pick, 'no session to look up');
+      learned(state, pick, await store.get(pick.value, state.r));
     },
 
     select(g: UpstreamGroup, state: PickState): Peer | typeof NO_LIVE {
-      const pick = picks.get(state) ?? begin(state);
+      if (!picks.has(state)) begin(state);
+      const pick = picks.get(state)!;
       // a session on a backup server waits until the request is among the backups
       if (!pick.offered && (!pick.target || pick.target.backup === !!state.inBackup)) {
         pick.offered = true;
@@ -154,23 +183,17 @@ export function stickyBalancer(group: Pick<UpstreamGroup, 'name' | 'peers' | 'ba
           // as the methods do when they pick (getPeer adds tried and the connection)
           touchChecked(p as UpstreamPeer, now);
           pick.chosen = true;
-          state.reason = `sticky ${sticky.method} "${pick.value}"`;
-          state.sticky = { peer: p, reason: state.reason };
+          state.reason = `sticky: ${state.sticky!.reason}`;
           return p;
         }
         const peer = inner.select(g, state);
-        if (pick.value) {
-          const why = p ? `server ${p.name} unavailable` : pick.why ?? 'no server has it';
-          state.reason = `sticky ${sticky.method} "${pick.value}": ${why}; ${state.reason ?? inner.method}`;
-          state.sticky = { reason: state.reason };
+        if (pick.value !== undefined) {
+          const why = p ? `, server ${p.name} unavailable` : '';
+          state.reason = `sticky: ${state.sticky!.reason}${why}; ${state.reason ?? inner.method}`;
         }
         return peer;
       }
       return inner.select(g, state);
-    },
-
-    initPeer(g: UpstreamGroup, state: PickState): void {
-      inner.initPeer?.(g, state);
     },
 
     describe(g: UpstreamGroup, state?: PickState): string[] {
@@ -182,17 +205,18 @@ export function stickyBalancer(group: Pick<UpstreamGroup, 'name' | 'peers' | 'ba
       const r = state.r;
       const pick = picks.get(state);
       if (sticky.method === 'cookie') {
-        if (pick?.value !== peerRoute(peer)) out.push(['Set-Cookie', stickyCookie(sticky, peer, r)]);
+        if (pick?.value !== peerRoute(peer)) out.push(['Set-Cookie', stickyCookie(sticky, peer, r, clock())]);
         return;
       }
-      if (sticky.method !== 'learn' || !store) return;
+      const table = store;
+      if (sticky.method !== 'learn' || !table) return;
       // a new session the response creates; else (nodinx) a session that moved to another server follows it
       let session = created(sticky.create, headers, r);
       if (!session && pick?.value && pick.target !== peer) session = pick.value;
       if (!session) return;
       const route = peerRoute(peer);
-      if (sticky.header) store.set(session, route, r);
-      else r.res.once('finish', () => store.set(session, route, r));
+      if (sticky.header) table.set(session, route, r);
+      else r.res.once('finish', () => table.set(session, route, r));
     },
   };
 }

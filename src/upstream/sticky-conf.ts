@@ -109,7 +109,14 @@ function cookie(args: string[], compile: Compile): StickyCookieConf {
 
 function route(args: string[], compile: Compile): StickyRouteConf {
   if (args.length < 2) throw new ConfError('invalid number of arguments in "sticky" directive');
-  return { method: 'route', routes: args.slice(1).map((a) => compile(a)) };
+  return {
+    method: 'route',
+    routes: args.slice(1).map((a) => {
+      // the documented form is variables; a constant would route every request alike
+      if (!a.includes('$')) throw invalid(a);
+      return compile(a);
+    }),
+  };
 }
 
 /** `$upstream_cookie_X` and `$upstream_http_X` alone are read from the response the hook is given. */
@@ -172,13 +179,14 @@ function learn(args: string[], compile: Compile, zones: ShmZones): StickyLearnCo
       throw invalid(arg);
     }
   }
-  if (create.length === 0) throw new ConfError('"sticky learn" must have "create" parameter');
-  if (lookup.length === 0) throw new ConfError('"sticky learn" must have "lookup" parameter');
-  if (zone === undefined) throw new ConfError('"sticky learn" must have "zone" parameter');
-  // shared memory zones have one namespace (upstream `zone` too); a learn zone is one upstream's table
+  const missing = (p: string) => new ConfError(`"${p}" parameter is missing in "sticky" directive`);
+  if (create.length === 0) throw missing('create');
+  if (lookup.length === 0) throw missing('lookup');
+  if (zone === undefined) throw missing('zone');
+  // ngx_shared_memory_add: zones have one namespace (upstream `zone` too)
   const z = zones.get(zone);
   if (z && z.tag !== STICKY_ZONE) throw new ConfError(`the shared memory zone "${zone}" is already declared for a different use`);
-  if (z) throw new ConfError(`duplicate zone "${zone}"`);
+  if (z && z.size !== size) throw new ConfError(`the size ${size} of shared memory zone "${zone}" conflicts with already declared size ${z.size}`);
   zones.set(zone, { size, tag: STICKY_ZONE });
   return { method: 'learn', create, lookup, zone, size, timeout, header, sync, memcached };
 }
