@@ -35,7 +35,7 @@ function evalPass(r: HttpRequest, pass: ProxyPass): { group: UpstreamGroup; vars
   }
   if (u.uri.startsWith('?')) u.uri = '/' + u.uri;
   const vars = setVars(proxy.slice(0, add), u);
-  const explicit = u.unix === undefined ? findUpstream(u.host) : undefined;
+  const explicit = u.unix === undefined ? findUpstream(r, u.host, u.port, u.noPort) : undefined;
   if (explicit) return { group: explicit, vars };
   const key = u.unix !== undefined ? `unix:${u.unix}` : `${u.host}:${u.port}`;
   let group = resolved.get(key);

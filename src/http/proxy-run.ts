@@ -65,6 +65,7 @@ export class ProxyRun {
   private readonly state: PickState;
   private readonly startMs = Date.now();
   private peer?: Peer;
+  private lastPeer?: Peer;
   private conn?: UpstreamConn;
   private cached = false;
   private cur!: UpstreamState;
@@ -100,6 +101,7 @@ export class ProxyRun {
     private readonly head: boolean,
   ) {
     this.state = initPick(group, r, conf.nextUpstreamTries!);
+    this.state.log = (level, message) => logError(r, level, message, this.action);
   }
 
   run(): Promise<Outcome> {
@@ -129,6 +131,7 @@ export class ProxyRun {
       return;
     }
     this.peer = peer;
+    this.lastPeer = peer;
     this.cur.peer = peer.name;
     this.info.logText = `${this.req.schema}${peer.name}${this.req.uri}`;
     const kept = getKeepalive(this.group, peer);
@@ -461,6 +464,10 @@ export class ProxyRun {
     }
     r.status = code;
     processHeaders(r, this.conf, this.headersIn, hs, this.statusText);
+    if (this.group.balancer.responded && this.lastPeer) {
+      const lower = this.headersIn.map(([k, v]): [string, string] => [k.toLowerCase(), v]);
+      this.group.balancer.responded(this.group, this.state, this.lastPeer, lower, r.out.headers);
+    }
     const rc = sendHeader(r);
     this.headerPassed = true;
     if (rc !== DONE) {

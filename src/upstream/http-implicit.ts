@@ -2,11 +2,9 @@ import * as net from 'node:net';
 import type { HttpRequest } from '../http/request';
 import { NO_LIVE, type Balancer, type Peer, type PickState, type UpstreamGroup } from './types';
 
-// A stand-in for the upstream module's ngx_http_upstream_add until the
-// `upstream` branch lands: the implicit single-address group that
-// `proxy_pass http://127.0.0.1:PORT` makes, with nginx's round-robin
-// bookkeeping reduced to what one peer needs (a single peer is never
-// counted out). Delete once addUpstream/initPick/getPeer/freePeer exist.
+// The peers of a proxy_pass with variables that names an address rather
+// than an upstream block (ngx_http_upstream_create_round_robin_peer): one
+// peer, made at run time, never counted out, no keep-alive.
 
 function makePeer(name: string, host: string, port: number, socketPath?: string): Peer {
   return {
@@ -39,11 +37,17 @@ export function resolveHost(host: string): string[] | undefined {
 
 export function implicitGroup(name: string, addrs: string[], port: number, unix?: string): UpstreamGroup {
   const peers = unix ? [makePeer(`unix:${unix}`, 'localhost', 0, unix)] : addrs.map((a) => makePeer(peerName(a, port), a, port));
-  return {
-    name, file: '', line: 0, implicit: true, peers, backup: [], balancer: roundRobin,
+  const group: UpstreamGroup = {
+    name, file: '', line: 0, implicit: true, peers, backup: [], balancer: roundRobin, port,
     keepalive: { max: 0, requests: 1000, time: 3600000, timeout: 60000 },
   };
+  made.add(group);
+  return group;
 }
+
+const made = new WeakSet<UpstreamGroup>();
+
+export const isResolved = (g: UpstreamGroup): boolean => made.has(g);
 
 export function initPick(group: UpstreamGroup, r: HttpRequest, maxTries: number): PickState {
   const n = group.peers.length + group.backup.length;
