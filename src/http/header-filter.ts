@@ -62,12 +62,18 @@ export function sendHeader(r: HttpRequest): number {
   if (out.acceptRanges) h.push('Accept-Ranges', 'bytes');
   const res = r.res;
   res.sendDate = false;
+  // Node puts only 100..999 on a status line; nginx writes "return 0" as "000" (ngx_http_status_line)
+  const wire = status < 100 ? 999 : status;
   try {
-    res.writeHead(status, reason(r, status), h);
+    res.writeHead(wire, reason(r, status), h);
   } catch {
     // a value Node refuses (a control character): drop the offending headers
     for (let i = h.length - 1; i > 0; i -= 2) if (/[^\t\x20-\x7e\x80-\xff]/.test(h[i])) h.splice(i - 1, 2);
-    res.writeHead(status, reason(r, status), h);
+    res.writeHead(wire, reason(r, status), h);
+  }
+  if (wire !== status) {
+    const head = res as unknown as { _header: string };
+    head._header = head._header.replace(/^(HTTP\/1\.[01]) 999 /, `$1 ${String(status).padStart(3, '0')} `);
   }
   r.headerSent = true;
   r.headerBytes = Buffer.byteLength((res as unknown as { _header: string })._header ?? '', 'latin1');
