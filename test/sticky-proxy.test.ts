@@ -4,6 +4,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { explain, explainText } from '../src/cli/explain';
 import { freePort, readLines, startNodinx, tempDir, type Running } from './helpers/http';
 import { ensureMemcached, startMemcached, stopProcess } from './sticky-harness';
 
@@ -171,6 +172,21 @@ describe('sticky through proxy_pass', () => {
         sticky learn create=$upstream_cookie_jsessionid lookup=$cookie_jsessionid zone=sessions:1m;
     }`);
     await keepsThenMovesOnce(n, new Client());
+  });
+
+  it('nodinx explain says which sticky rule decided', async () => {
+    const n = await start((b) => `upstream backend {
+        server 127.0.0.1:${b[0].port} route=tomcat1;
+        server 127.0.0.1:${b[1].port} route=tomcat2;
+        sticky route $cookie_jsessionid;
+    }`);
+    const ask = async (cookie: string) => {
+      const e = await explain({ prefix: n.dir, confFile: 'nginx.conf', headers: [`Cookie: ${cookie}`], request: 'GET http://localhost/' });
+      return explainText(e, n.dir).split('\n').filter((l) => l.startsWith('sticky'));
+    };
+    expect(await ask('JSESSIONID=ABC-n1.tomcat2')).toEqual([`sticky    upstream backend: route tomcat2 (the jvmRoute of ABC-n1.tomcat2) → 127.0.0.1:${backends[1].port}`]);
+    const [line] = await ask('JSESSIONID=ABC-n1.tomcat9');
+    expect(line).toMatch(new RegExp(`^sticky    upstream backend: route ABC-n1\\.tomcat9 names no server; round robin chooses → 127\\.0\\.0\\.1:(${backends[0].port}|${backends[1].port})$`));
   });
 
   it('a cookie naming a route no server has is served by the balancer', async () => {

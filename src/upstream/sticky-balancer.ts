@@ -135,7 +135,9 @@ export function stickyBalancer(inner: Balancer & { init?(g: UpstreamGroup): void
       pick.value = firstValue(sticky.routes, r);
       if (pick.value === undefined) return bind(state, pick, 'no route');
       pick.target = routeOf(byRoute, pick.value);
-      return bind(state, pick, pick.target ? `route ${pick.value}` : `route ${pick.value} names no server`);
+      if (!pick.target) return bind(state, pick, `route ${pick.value} names no server`);
+      const route = peerRoute(pick.target);
+      return bind(state, pick, route === pick.value ? `route ${route}` : `route ${route} (the jvmRoute of ${pick.value})`);
     }
     pick.value = firstValue(sticky.lookup, r);
     if (pick.value === undefined) return bind(state, pick, 'no session to look up');
@@ -184,13 +186,16 @@ export function stickyBalancer(inner: Balancer & { init?(g: UpstreamGroup): void
           touchChecked(p as UpstreamPeer, now);
           pick.chosen = true;
           state.reason = `sticky: ${state.sticky!.reason}`;
+          state.r.trace?.push({ kind: 'sticky', upstream: g.name, rule: state.sticky!.reason, peer: p.name });
           return p;
         }
         const peer = inner.select(g, state);
-        if (pick.value !== undefined) {
-          const why = p ? `, server ${p.name} unavailable` : '';
-          state.reason = `sticky: ${state.sticky!.reason}${why}; ${state.reason ?? inner.method}`;
-        }
+        const why = p ? `, server ${p.name} unavailable` : '';
+        if (pick.value !== undefined) state.reason = `sticky: ${state.sticky!.reason}${why}; ${state.reason ?? inner.method}`;
+        state.r.trace?.push({
+          kind: 'sticky', upstream: g.name, rule: `${state.sticky!.reason}${why}; ${inner.method} chooses`,
+          peer: peer === NO_LIVE ? peer : peer.name,
+        });
         return peer;
       }
       return inner.select(g, state);
