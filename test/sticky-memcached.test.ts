@@ -100,3 +100,32 @@ describe('sticky learn over memcached', () => {
     expect((await run(b, request({ cookie: 'JSESSIONID=77-n1.tomcat1' }))).peer!.route).toBe(got.peer!.route);
   });
 });
+
+describe('sticky learn over a memcached that never answers', () => {
+  it('a lookup gives up after the operation timeout and the balancer picks', async () => {
+    const sockets = new Set<net.Socket>();
+    const silent = net.createServer((sock) => {
+      sockets.add(sock);
+      sock.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as net.AddressInfo).port;
+    const g = load(CONF(port))('backend');
+    try {
+      errorLog.length = 0;
+      // the lookup ends by memjs's operation timeout; a hang would end in vitest's
+      const got = await run(g, request({ cookie: 'JSESSIONID=S-n1.a' }));
+      expect(got.peer).toBeDefined();
+      expect(got.state.reason).toMatch(/^sticky: session S-n1\.a: table unavailable; round robin/);
+      expect(errorLog).toHaveLength(1);
+      expect(errorLog[0]).toMatch(/sticky learn memcached node "n1" .* failed \(.*\), upstream "backend" balances without it/);
+      // within the node's down time the next lookup does not wait for it
+      expect((await run(g, request({ cookie: 'JSESSIONID=S-n1.a' }))).state.reason).toMatch(/table unavailable/);
+    } finally {
+      (g.balancer as StickyBalancer).store?.close?.();
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+      cleanup();
+    }
+  });
+});

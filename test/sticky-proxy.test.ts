@@ -205,6 +205,27 @@ describe('sticky through proxy_pass', () => {
   });
 });
 
+describe('sticky learn in memcached that is not there', () => {
+  it('requests are served by the balancer, and the error log says so once', async () => {
+    const nothing = await freePort();
+    const n = await start((b) => `upstream backend {
+        server 127.0.0.1:${b[0].port};
+        server 127.0.0.1:${b[1].port};
+        sticky learn create=$upstream_cookie_jsessionid lookup=$cookie_jsessionid zone=s:1m memcached=n1:127.0.0.1:${nothing};
+    }`);
+    const seen = new Set<string>();
+    for (let i = 0; i < 10; i++) {
+      const res = await new Client({ JSESSIONID: 'ABC-n1.tomcat1' }).get(n.port);
+      expect(res.status).toBe(200);
+      seen.add(routeOf(res.body));
+    }
+    expect([...seen].sort()).toEqual(['tomcat1', 'tomcat2']);
+    const errors = fs.readFileSync(path.join(n.dir, 'logs/error.log'), 'latin1').split('\n').filter((l) => l.includes('[error]'));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(new RegExp(`\\[error\\] \\d+#\\d+: \\*\\d+ sticky learn memcached node "n1" \\(127\\.0\\.0\\.1:${nothing}\\) failed \\(.+\\), upstream "backend" balances without it, client: 127\\.0\\.0\\.1, server: , request: "GET / HTTP/1\\.1", host: "127\\.0\\.0\\.1:${n.port}"$`));
+  });
+});
+
 describe('sticky learn in memcached, shared by two nodinx instances', () => {
   let mcPort = 0;
   let mc: ChildProcess | undefined;
