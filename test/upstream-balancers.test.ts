@@ -150,3 +150,26 @@ describe('a single server', () => {
     expect(getPeer(g, initPick(g, fakeRequest({ path: '/' }), 0))).toBe(NO_LIVE);
   });
 });
+
+describe('hash consistent and a name of several addresses', () => {
+  it('puts every address of one server on the same points, and shares them by weight', () => {
+    const g = loadGroup('hash $request_uri consistent;\nserver 127.0.0.1:1;\nserver 127.0.0.1:2;') as unknown as import('../src/upstream/peers').Upstream;
+    // as if "backend:80" had resolved to two addresses
+    const addrs = [1, 2].map((i) => ({ name: `10.0.0.${i}:80`, host: `10.0.0.${i}`, port: 80, family: 4 as const }));
+    g.setPeers([
+      { name: 'backend:80', addrs, weight: 2, maxFails: 1, failTimeout: 10, maxConns: 0, backup: false, down: false },
+      { name: '127.0.0.1:3', addrs: [{ name: '127.0.0.1:3', host: '127.0.0.1', port: 3, family: 4 }], weight: 1, maxFails: 1, failTimeout: 10, maxConns: 0, backup: false, down: false },
+    ]);
+    (g.balancer as unknown as { init(x: unknown): void }).init(g);
+    const picks = new Map<string, number>();
+    for (let i = 0; i < 3000; i++) {
+      const p = pickOnce(g, { path: `/k${i}` });
+      if (p !== NO_LIVE) picks.set(p.name, (picks.get(p.name) ?? 0) + 1);
+    }
+    const a = picks.get('10.0.0.1:80') ?? 0;
+    const b = picks.get('10.0.0.2:80') ?? 0;
+    // the two addresses take turns on the name's points (smooth round robin between them)
+    expect(Math.abs(a - b)).toBeLessThanOrEqual(1);
+    expect(a + b).toBeGreaterThan(picks.get('127.0.0.1:3') ?? 0);
+  });
+});

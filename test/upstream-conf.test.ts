@@ -6,7 +6,7 @@ import { testConfig } from '../src/cli/test-config';
 import { ConfError } from '../src/conf/errors';
 import type { Cf } from '../src/conf/module';
 import { addUpstream, describe as describeGroup, findUpstream, NO_LIVE, type UpstreamGroup } from '../src/upstream';
-import { crc32 } from '../src/upstream/crc32';
+import { crc32 } from '../src/upstream/hash';
 import { initUpstream, upstreamMain, type UpstreamMainConf } from '../src/upstream/upstream-module';
 import type { Upstream } from '../src/upstream/peers';
 import { inet6Ntop } from '../src/upstream/url';

@@ -15,6 +15,9 @@ import { ensureNginx, freePort, readLines, startNginx, tempDir, type Running } f
 
 export interface Backends {
   ports: number[];
+  /** requests to /hold... wait here until release() */
+  held: http.ServerResponse[];
+  release(): void;
   /** a port nothing listens on: connections are refused */
   dead: number;
   close(): Promise<void>;
@@ -23,11 +26,13 @@ export interface Backends {
 export async function startBackends(n: number): Promise<Backends> {
   const servers: http.Server[] = [];
   const ports: number[] = [];
+  const held: http.ServerResponse[] = [];
   for (let i = 0; i < n; i++) {
     const srv = http.createServer((req, res) => {
       req.resume();
       res.setHeader('connection', 'close');
-      res.end(`b${i}`);
+      if (req.url?.startsWith('/hold')) held.push(res);
+      else res.end(`b${i}`);
     });
     await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
     servers.push(srv);
@@ -35,7 +40,10 @@ export async function startBackends(n: number): Promise<Backends> {
   }
   const dead = await freePort();
   return {
-    ports, dead,
+    ports, dead, held,
+    release() {
+      for (const res of held.splice(0)) res.end('held');
+    },
     close: () => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))).then(() => undefined),
   };
 }
@@ -51,14 +59,19 @@ export interface Req {
   from?: string;
   /** ms on the simulated clock since the run started */
   at?: number;
+  /** a Cookie header */
+  cookie?: string;
 }
 
+/** A request the backend holds until the end of the run: its connection stays counted. */
+export const held = (): Req => ({ path: '/hold' });
+
 /** One HTTP/1.0 request from a given source address; resolves with the body. */
-export function send(port: number, req: Req): Promise<string> {
+export function send(port: number, req: Req, n = 0): Promise<string> {
   return new Promise((resolve, reject) => {
     const sock = net.connect({ port, host: '127.0.0.1', localAddress: req.from });
     let buf = '';
-    sock.on('connect', () => sock.write(`GET ${req.path} HTTP/1.0\r\nHost: test\r\n\r\n`));
+    sock.on('connect', () => sock.write(`GET ${req.path} HTTP/1.0\r\nHost: test\r\nX-N: ${n}\r\n\r\n`));
     sock.on('data', (d) => (buf += d.toString('latin1')));
     sock.on('end', () => resolve(buf.slice(buf.indexOf('\r\n\r\n') + 4)));
     sock.on('error', reject);
@@ -68,7 +81,7 @@ export function send(port: number, req: Req): Promise<string> {
 function nginxConf(block: string, port: number): string {
   return `events {}
 http {
-    log_format up '$upstream_addr';
+    log_format up '$http_x_n $upstream_addr';
     access_log logs/access.log up;
     error_log logs/error.log warn;
     upstream u {
@@ -120,14 +133,26 @@ export async function runNginx(name: string, block: string, b: Backends, reqs: R
     nginx = await startNginx(dir, port);
     await new Promise((r) => setTimeout(r, 1300 - (Date.now() % 1000)));
     const t0 = Date.now();
-    for (const req of reqs) {
+    const pending: Array<Promise<string>> = [];
+    for (const [n, req] of reqs.entries()) {
       if (req.at !== undefined) await waitUntil(t0, req.at);
-      await send(port, req);
+      if (req.path.startsWith('/hold')) {
+        // nginx has picked once the backend holds it (or once it answered, if nothing could take it)
+        const before = b.held.length;
+        let answered = false;
+        pending.push(send(port, req, n).finally(() => (answered = true)));
+        while (b.held.length === before && !answered) await new Promise((r) => setTimeout(r, 5));
+      } else {
+        await send(port, req, n);
+      }
     }
+    b.release();
+    await Promise.all(pending);
     const access = await readLines(path.join(dir, 'logs/access.log'), reqs.length);
     const errors = fs.readFileSync(path.join(dir, 'logs/error.log'), 'latin1');
     return {
-      addrs: access.map((l) => unfill(l, b)),
+      // held requests are logged when they end: back to the order they came in
+      addrs: access.map((l) => l.split(' ')).sort((x, y) => Number(x[0]) - Number(y[0])).map((l) => unfill(l.slice(1).join(' '), b)),
       disabled: errors.split('upstream server temporarily disabled').length - 1,
       noLive: errors.split('no live upstreams').length - 1,
     };
@@ -155,8 +180,8 @@ export function fakeRequest(req: Req): HttpRequest {
   const q = req.path.indexOf('?');
   return {
     uri: q < 0 ? req.path : req.path.slice(0, q), requestUri: req.path, args: q < 0 ? '' : req.path.slice(q + 1),
-    hasArgs: q >= 0, bare: false, vars: [], ctx: {}, headerLimit: 0,
-    req: { rawHeaders: [], headers: {} },
+    hasArgs: q >= 0, bare: false, vars: [], ctx: {}, headerLimit: req.cookie === undefined ? 0 : 2,
+    req: { rawHeaders: req.cookie === undefined ? [] : ['Cookie', req.cookie], headers: {} },
     conn: { remoteAddr: addr, socket: { remoteAddress: addr }, id: 1 },
   } as unknown as HttpRequest;
 }
@@ -171,6 +196,7 @@ export function simulate(group: UpstreamGroup, b: Backends | undefined, reqs: Re
   const deadName = b ? `127.0.0.1:${b.dead}` : '';
   let now = 1_700_000_000_000;
   setClock(() => now);
+  const holding: Array<() => void> = [];
   try {
     for (const req of reqs) {
       if (req.at !== undefined) now = 1_700_000_000_000 + req.at;
@@ -186,11 +212,16 @@ export function simulate(group: UpstreamGroup, b: Backends | undefined, reqs: Re
         }
         tried.push(peer.name);
         const failed = peer.name === deadName;
+        if (!failed && req.path.startsWith('/hold')) {
+          holding.push(() => freePeer(group, peer, state, false));
+          break;
+        }
         freePeer(group, peer, state, failed);
         if (!failed || state.tries === 0) break;
       }
       result.addrs.push(b ? unfill(tried.join(', '), b) : tried.join(', '));
     }
+    for (const free of holding) free();
   } finally {
     setClock();
   }

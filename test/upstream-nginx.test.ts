@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadGroup, runNginx, simulate, startBackends, type Backends, type Req } from './upstream-harness';
+import { held, loadGroup, runNginx, simulate, startBackends, type Backends, type Req } from './upstream-harness';
 
 // Which backend nginx picks, request after request, against which peer
 // nodinx's balancers pick for the same upstream block: the same sequence
 // of $upstream_addr values (retries included), the same number of
 // "upstream server temporarily disabled" and "no live upstreams" lines.
-// Requests are sequential, so connection counts are the same on both sides.
+// Requests are sequential, so connection counts are the same on both sides;
+// a "held" request keeps its connection (the backend answers it at the
+// end of the run) for least_conn and max_conns to see.
 // `random` draws from random(): only its distribution is tested (in
 // upstream-balancers.test.ts), no sequence can be compared.
 
@@ -14,6 +16,16 @@ const plain = (n: number, at?: number): Req[] => times(n, () => ({ path: '/', at
 /** client addresses that differ in their first three octets, as ip_hash reads them */
 const clients = (n: number): Req[] => times(n, (i) => ({ path: '/', from: `127.${1 + (i % 7)}.${(i * 37) % 250}.1` }));
 const keys = (n: number, prefix = '/k'): Req[] => times(n, (i) => ({ path: `${prefix}${i}?x=${i * 7}` }));
+
+/** a client address ip_hash sends to the first of three servers */
+function clientOfFirst(): string {
+  const g = loadGroup('ip_hash;\nserver 127.0.0.1:1;\nserver 127.0.0.1:2;\nserver 127.0.0.1:3;');
+  for (let i = 0; ; i++) {
+    const from = `127.${i % 200}.${(i * 7) % 250}.1`;
+    if (simulate(g, undefined, [{ path: '/', from }]).addrs[0] === '127.0.0.1:1') return from;
+  }
+}
+const toFirst = clientOfFirst();
 
 interface Case {
   name: string;
@@ -76,6 +88,26 @@ const CASES: Case[] = [
     name: 'least_conn past a dead peer',
     block: 'least_conn;\nserver 127.0.0.1:{B0} weight=2;\nserver 127.0.0.1:{DEAD} max_fails=2;\nserver 127.0.0.1:{B1};',
     reqs: plain(12),
+  },
+  {
+    name: 'backup declared before hash serves once the hash gives up',
+    block: 'server 127.0.0.1:{DEAD} max_fails=1;\nserver 127.0.0.1:{DEAD} max_fails=1;\nserver 127.0.0.1:{B0} backup;\nhash $request_uri;',
+    reqs: keys(6),
+  },
+  {
+    name: 'least_conn with connections held',
+    block: 'least_conn;\nserver 127.0.0.1:{B0};\nserver 127.0.0.1:{B1} weight=2;\nserver 127.0.0.1:{B2};',
+    reqs: [held(), ...plain(3), held(), held(), ...plain(4), held(), ...plain(3)],
+  },
+  {
+    name: 'max_conns full servers are skipped, then backups, then no live upstreams',
+    block: 'server 127.0.0.1:{B0} weight=3 max_conns=2;\nserver 127.0.0.1:{B1} max_conns=1;\nserver 127.0.0.1:{B2} backup max_conns=1;',
+    reqs: [...plain(4), held(), ...plain(3), held(), held(), ...plain(3), held(), held(), ...plain(2)],
+  },
+  {
+    name: 'ip_hash with a full server',
+    block: 'ip_hash;\nserver 127.0.0.1:{B0} max_conns=1;\nserver 127.0.0.1:{B1};\nserver 127.0.0.1:{B2};',
+    reqs: [{ path: '/hold', from: toFirst }, ...times(3, () => ({ path: '/', from: toFirst })), ...clients(6)],
   },
 ];
 

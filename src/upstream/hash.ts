@@ -1,5 +1,4 @@
 import type { Template } from '../http/variables';
-import { crc32, crc32Final, crc32Update, CRC32_INIT } from './crc32';
 import { clock, type Upstream, type UpstreamPeer } from './peers';
 import { selectRoundRobin, touchChecked } from './round-robin';
 import { NO_LIVE, type Balancer, type PickState, type UpstreamGroup } from './types';
@@ -9,6 +8,40 @@ import { NO_LIVE, type Balancer, type PickState, type UpstreamGroup } from './ty
 // weights) and `hash KEY consistent` (a ring of 160 points per weight unit,
 // crc32(HOST \0 PORT PREV_HASH) as Cache::Memcached::Fast). Both give up
 // to round robin after 20 tries.
+
+// ngx_crc32.c: the reflected CRC-32 (polynomial 0xedb88320), in the running
+// form (init/update/final) the ring needs to hash "host\0port" then the
+// previous point. (zlib.crc32 is not in every Node 20.)
+
+const TABLE = new Uint32Array(256);
+for (let n = 0; n < 256; n++) {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  TABLE[n] = c >>> 0;
+}
+
+/** ngx_crc32_init */
+export const CRC32_INIT = 0xffffffff;
+
+/** ngx_crc32_update over bytes (a byte string: one char per byte, or a Uint8Array). */
+export function crc32Update(crc: number, data: string | Uint8Array): number {
+  if (typeof data === 'string') {
+    for (let i = 0; i < data.length; i++) crc = TABLE[(crc ^ data.charCodeAt(i)) & 0xff] ^ (crc >>> 8);
+  } else {
+    for (let i = 0; i < data.length; i++) crc = TABLE[(crc ^ data[i]) & 0xff] ^ (crc >>> 8);
+  }
+  return crc >>> 0;
+}
+
+/** ngx_crc32_final */
+export function crc32Final(crc: number): number {
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+/** ngx_crc32_short / ngx_crc32_long: the same value, whatever the length. */
+export function crc32(data: string | Uint8Array): number {
+  return crc32Final(crc32Update(CRC32_INIT, data));
+}
 
 interface HashData {
   key: string;

@@ -1,6 +1,7 @@
 import { inet6Addr, inetAddr, INADDR_NONE } from '../core/inet';
 import type { HttpRequest } from '../http/request';
 import { clock, type Upstream, type UpstreamPeer } from './peers';
+import { inet6Ntop } from './url';
 import { selectRoundRobin, touchChecked } from './round-robin';
 import { NO_LIVE, type Balancer, type PickState } from './types';
 
@@ -45,7 +46,7 @@ function selectIpHash(group: Upstream, state: PickState): UpstreamPeer | typeof 
     if (!state.tried.has(peer) && !peer.down && !peer.failed(now) && !peer.full()) {
       touchChecked(peer, now);
       iphp.hash = hash;
-      state.reason = `ip_hash ${Array.from(iphp.addr).join('.')}: hash ${hash} → weight slot ${hash % set.totalWeight} of ${set.totalWeight}`;
+      state.reason = `ip_hash ${iphp.addr.length === 16 ? inet6Ntop(iphp.addr) : Array.from(iphp.addr).join('.')}: hash ${hash} → weight slot ${hash % set.totalWeight} of ${set.totalWeight}`;
       return peer;
     }
     if (++iphp.tries > 20) {

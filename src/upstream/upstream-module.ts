@@ -8,6 +8,7 @@ import { leastConn } from './least-conn';
 import { Upstream, type ServerConf } from './peers';
 import { randomBalancer } from './random';
 import { roundRobin } from './round-robin';
+import { parseSticky, stickyBalancer, type StickyConf } from './sticky';
 import { BLOCK_FLAGS, F, NO_BACKUP_FLAGS, parseServer } from './server-conf';
 import type { Balancer } from './types';
 import { clearResolveCache, resolveHost } from './url';
@@ -38,6 +39,7 @@ interface BlockConf {
   keepaliveRequests?: number;
   keepaliveTime?: number;
   keepaliveTimeout?: number;
+  sticky?: StickyConf;
 }
 
 const blockConf = new WeakMap<Upstream, BlockConf>();
@@ -223,6 +225,17 @@ export const upstreamModule: Module & HttpModuleHooks = {
     { name: 'keepalive_time', type: UPS | A.TAKE1, level: 'srv', set: kaSlot('keepaliveTime', (s) => parseTime(s), 'invalid value') },
     { name: 'keepalive_timeout', type: UPS | A.TAKE1, level: 'srv', set: kaSlot('keepaliveTimeout', (s) => parseTime(s), 'invalid value') },
     { name: 'zone', type: UPS | TAKE12, level: 'srv', set: zone },
+    {
+      name: 'sticky',
+      type: UPS | A.MORE1,
+      level: 'srv',
+      set(cf, uscf: Upstream) {
+        const c = conf(uscf);
+        if (c.sticky) return 'is duplicate';
+        c.sticky = parseSticky(cf);
+        return undefined;
+      },
+    },
   ],
 };
 
@@ -241,7 +254,8 @@ export function initUpstream(uscf: Upstream, cf: InitCf): void {
     if (!addrs) throw cf.error(`host not found in upstream "${uscf.name}" in ${uscf.file}:${uscf.line}`);
     uscf.setPeers([{ name: '', addrs, weight: 1, maxFails: 1, failTimeout: 10, maxConns: 0, backup: false, down: false }]);
   }
-  const balancer: Balancer & { init?(g: Upstream): void } = c?.makeBalancer?.() ?? roundRobin;
+  const method: Balancer & { init?(g: Upstream): void } = c?.makeBalancer?.() ?? roundRobin;
+  const balancer = c?.sticky ? stickyBalancer(method, c.sticky) : method;
   balancer.init?.(uscf);
   uscf.balancer = balancer;
   if (c) {

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { networkInterfaces } from 'node:os';
 import { inet6Addr, inetAddr, INADDR_NONE } from '../core/inet';
 import { parseNumber } from '../conf/values';
 
@@ -10,9 +11,9 @@ import { parseNumber } from '../conf/values';
 // getaddrinfo(). Literal addresses are parsed here; a name goes to
 // `getent ahosts` (glibc's getaddrinfo, so /etc/hosts, nsswitch and DNS
 // answer as they do for nginx), one child process per distinct name and
-// load. getent does not pass AI_ADDRCONFIG as nginx does, so on a host with
-// no IPv6 address configured a name's IPv6 addresses would be peers in
-// nodinx and not in nginx.
+// load. getent does not pass AI_ADDRCONFIG as nginx does; its effect that
+// matters (no IPv6 peers from a name on a host with no IPv6 address but
+// loopback) is applied here.
 
 export interface Addr {
   /** "127.0.0.1:80", "[::1]:80", "unix:/tmp/s" */
@@ -103,9 +104,16 @@ export function resolveHost(host: string, port: number): Addr[] | undefined {
     cache.set(host, ips);
   }
   if (!ips) return undefined;
+  if (!hasIpv6()) ips = ips.filter((ip) => !ip.includes(':'));
+  if (ips.length === 0) return undefined;
   const four = ips.filter((ip) => !ip.includes(':')).map((ip) => addrOf(ip, port, 4));
   const six = ips.filter((ip) => ip.includes(':')).map((ip) => addrOf(inet6Ntop(inet6Addr(ip)!), port, 6));
   return [...four, ...six];
+}
+
+/** AI_ADDRCONFIG's test: an IPv6 address configured on an interface other than loopback */
+function hasIpv6(): boolean {
+  return Object.values(networkInterfaces()).some((list) => list?.some((a) => a.family === 'IPv6' && !a.internal));
 }
 
 function getent(host: string): string[] | undefined {
