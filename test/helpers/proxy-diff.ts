@@ -177,7 +177,8 @@ async function runOne(c: DiffCase, which: 'nginx' | 'nodinx', backends: Backend[
     let out = s.split(`127.0.0.1:${port}`).join('127.0.0.1:PORT').split(`:${refusing}`).join(':{R}');
     if (unix) out = out.split(unix.addr).join('{U}');
     backends.forEach((b, i) => (out = out.split(`:${b.port}`).join(`:{B${i + 1}}`)));
-    return out;
+    // nodinx names itself where nginx does (Server, error pages)
+    return out.replace(/\b(?:nginx|nodinx)\/\d+(?:\.\d+)*/g, '{server}');
   };
   try {
     const pieces = typeof c.request === 'string' ? [c.request] : c.request;
