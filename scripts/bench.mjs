@@ -427,7 +427,8 @@ async function benchSticky() {
     ['round robin', '', []],
     ['sticky cookie', 'sticky cookie srv;', ['-H', 'Cookie: srv=b']],
     ['sticky route', 'sticky route $cookie_jsessionid;', ['-H', 'Cookie: JSESSIONID=0123456789ABCDEF-n1.b']],
-    ['sticky learn', 'sticky learn create=$upstream_cookie_jsessionid lookup=$cookie_jsessionid zone=s:1m;', ['-H', 'Cookie: JSESSIONID=S1']],
+    // the backend sets no cookie: the first response "creates" the client's session, later ones look it up
+    ['sticky learn', 'sticky learn create=$cookie_jsessionid lookup=$cookie_jsessionid zone=s:1m;', ['-H', 'Cookie: JSESSIONID=S1']],
   ];
   const rows = [];
   const notes = new Set();
