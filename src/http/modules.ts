@@ -21,9 +21,10 @@ import { gzipModule } from './gzip-module';
 import { gzipStaticModule } from './gzip-static-module';
 import { openFileCacheModule } from './open-file-cache';
 import { upstreamModule } from '../upstream/upstream-module';
+import { proxyModule } from './proxy-module';
 
 // The http modules nodinx has, in nginx's order (it matters for merge and
 // for which module a directive name resolves to first).
 export function httpModules(): Array<Module & HttpModuleHooks> {
-  return [httpCoreModule, coreRequestModule, openFileCacheModule, coreStaticModule, logModule, upstreamModule, autoindexModule, indexModule, tryFilesModule, authBasicModule, accessModule, geoModule, mapModule, splitClientsModule, rewriteModule, proxyRewriteModule, expiresModule, headersModule, gzipModule, gzipStaticModule, charsetModule, stubStatusModule];
+  return [httpCoreModule, coreRequestModule, openFileCacheModule, coreStaticModule, logModule, upstreamModule, autoindexModule, indexModule, tryFilesModule, authBasicModule, accessModule, geoModule, mapModule, splitClientsModule, rewriteModule, proxyModule, proxyRewriteModule, expiresModule, headersModule, gzipModule, gzipStaticModule, charsetModule, stubStatusModule];
 }
