@@ -420,6 +420,13 @@ const REWRITE_CASES: DiffCase[] = [
       'a=1; Domain=.www.example.test; Path=/one/', 'b=2; path=/one/deep; HttpOnly', 'c=3; Path=/other',
     ]),
   },
+  {
+    name: 'proxy_cookie_flags with a variable flag',
+    server: 'location / { proxy_pass http://{B1}; proxy_cookie_flags ~^s secure $arg_ss; }',
+    backends: [reply(200, [['Set-Cookie', 'sid=1; Path=/; SameSite=Lax'], ['Set-Cookie', 'other=2']], 'ok')],
+    request: GET('/?ss=samesite=none'),
+    expect: (o) => expect(o.headers.filter(([k]) => k === 'Set-Cookie').map(([, v]) => v)).toEqual(['sid=1; Path=/; SameSite=None; Secure', 'other=2']),
+  },
 ];
 
 /** Cases where nodinx is known to differ (each also in /work/briefs/proxy-findings.md): nginx's side is still checked. */
@@ -428,6 +435,7 @@ const KNOWN_DIFFS: Record<string, string> = {
   'proxy_redirect with variables on both sides': 'finding 1',
   'an if block inherits its location\'s default': 'finding 1',
   'cookies rewritten: domain and path, with variables, several Set-Cookie': 'finding 1: proxy_cookie_* not applied yet',
+  'proxy_cookie_flags with a variable flag': 'finding 1',
   'chunked response from an HTTP/1.1 backend': 'finding 2: $body_bytes_sent without the chunk framing',
   'close-delimited response reaches an HTTP/1.1 client chunked': 'finding 2',
   'a 10 MiB chunked response with proxy_buffering off': 'finding 2',
