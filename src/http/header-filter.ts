@@ -75,6 +75,11 @@ export function sendHeader(r: HttpRequest): number {
     const head = res as unknown as { _header: string };
     head._header = head._header.replace(/^(HTTP\/1\.[01]) 999 /, `$1 ${String(status).padStart(3, '0')} `);
   }
+  if (r.out.statusLine !== undefined && r.out.statusLine.length === 3 && reason(r, status) === '') {
+    // an upstream's "HTTP/1.1 299" without a reason phrase is passed as such
+    const head = res as unknown as { _header: string };
+    head._header = head._header.replace(/^(HTTP\/1\.[01] \d{3}) \r\n/, '$1\r\n');
+  }
   r.headerSent = true;
   r.headerBytes = Buffer.byteLength((res as unknown as { _header: string })._header ?? '', 'latin1');
   return DONE;

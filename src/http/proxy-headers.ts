@@ -1,5 +1,6 @@
 import type { HttpRequest } from './request';
 import type { ProxyLocConf } from './proxy-module';
+import { rewriteUpstreamHeaderRc } from './proxy-redirect';
 
 // ngx_http_upstream_process_headers with the copy handlers of
 // ngx_http_upstream_headers_in: which upstream headers reach the client
@@ -7,15 +8,6 @@ import type { ProxyLocConf } from './proxy-module';
 // X-Accel-* and proxy_hide_header's) are dropped; Connection, Keep-Alive
 // and Transfer-Encoding belong to the hop; Location, Refresh and
 // Set-Cookie pass through proxy_redirect/proxy_cookie_* when configured.
-
-/** (lname, value) → new value or null to drop: set by the proxy rewrite module (proxy_redirect, proxy_cookie_*). */
-export type HeaderRewriter = (r: HttpRequest, lname: string, value: string) => string | null;
-
-let rewriter: HeaderRewriter | undefined;
-
-export function setUpstreamHeaderRewriter(fn: HeaderRewriter): void {
-  rewriter = fn;
-}
 
 const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding']);
 
@@ -44,15 +36,10 @@ export function processHeaders(
       case 'location':
       case 'refresh':
       case 'set-cookie': {
-        let rewritten = false;
-        if (rewriter) {
-          const v = rewriter(r, l, value);
-          if (v === null) continue;
-          rewritten = v !== value;
-          value = v;
-        }
-        // only a Location proxy_redirect rewrote becomes nginx's headers_out.location (made absolute if relative)
-        if (l === 'location' && rewritten && out.location === undefined) {
+        const rc = rewriteUpstreamHeaderRc(r, l, value);
+        value = rc.value;
+        // only a Location proxy_redirect rewrote becomes nginx's headers_out.location; a relative one is then made absolute
+        if (l === 'location' && rc.rewritten && value.startsWith('/') && out.location === undefined) {
           out.location = value;
           continue;
         }

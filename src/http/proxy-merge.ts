@@ -38,6 +38,9 @@ export function defaultHeaderTemplates(main: HttpMainConf): void {
 const set = <T>(v: T | undefined, p: T | undefined, d: T): T => (v !== undefined ? v : p !== undefined ? p : d);
 
 export function mergeProxy(prev: ProxyLocConf, conf: ProxyLocConf, cf: MergeCf): void {
+  // an `if` block shares its location's proxy_pass (by reference: proxy_redirect default looks at it);
+  // a nested location gets it too but not the content handler, which stays with the location that set it
+  conf.pass ??= prev.pass;
   conf.passRequestHeaders = set(conf.passRequestHeaders, prev.passRequestHeaders, true);
   conf.passRequestBody = set(conf.passRequestBody, prev.passRequestBody, true);
   conf.body ??= prev.body;

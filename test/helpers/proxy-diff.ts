@@ -178,7 +178,8 @@ async function runOne(c: DiffCase, which: 'nginx' | 'nodinx', backends: Backend[
     let out = s.replace(/\b(?:nginx\/1\.22\.1|nodinx\/\d+\.\d+\.\d+)\b/g, 'SERVER/VERSION').split(`127.0.0.1:${port}`).join('127.0.0.1:PORT').split(`:${refusing}`).join(':{R}');
     if (unix) out = out.split(unix.addr).join('{U}');
     backends.forEach((b, i) => (out = out.split(`:${b.port}`).join(`:{B${i + 1}}`)));
-    return out;
+    // nodinx names itself where nginx does (Server, error pages)
+    return out.replace(/\b(?:nginx|nodinx)\/\d+(?:\.\d+)*/g, '{server}');
   };
   try {
     const pieces = typeof c.request === 'string' ? [c.request] : c.request;
