@@ -28,7 +28,7 @@ export interface DiffCase {
   request: string | Piece[];
   /** half-close after sending */
   shut?: boolean;
-  /** ms of silence that ends the exchange (default 300) */
+  /** ms of silence that ends the exchange (default 1000: a loaded machine may keep nginx quiet for 300) */
   idle?: number;
   /** the client gives up after this many ms (for aborts) */
   max?: number;
@@ -184,7 +184,7 @@ async function runOne(c: DiffCase, which: 'nginx' | 'nodinx', backends: Backend[
   try {
     const pieces = typeof c.request === 'string' ? [c.request] : c.request;
     const sent = pieces.map((p) => (typeof p === 'string' ? p.split('{HOST}').join(`127.0.0.1:${port}`) : p));
-    const x = await exchange(port, sent, { idle: c.idle, shut: c.shut, max: c.max });
+    const x = await exchange(port, sent, { idle: c.idle ?? 1000, shut: c.shut, max: c.max });
     const ignore = new Set(['date', ...(c.ignore ?? []).map((h) => h.toLowerCase())]);
     const responses = parseResponses(x.data, c.head ?? false).map((res) => ({
       ...res,
