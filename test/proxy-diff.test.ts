@@ -393,7 +393,7 @@ const MORE_CASES: DiffCase[] = [
     server: 'location / { proxy_pass http://{B1}; }',
     backends: [ok],
     request: ['GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n', { pause: 150 }, 'GET /b HTTP/1.0\r\n\r\n'],
-    expect: (o) => expect([o.status, o.more.length, hdr(o, 'Connection')]).toEqual([200, 1, 'keep-alive']),
+    expect: (o) => expect([o.status, o.more.length, hdr(o, 'Connection'), o.access.length]).toEqual([200, 1, 'keep-alive', 2]),
   },
   {
     name: 'Expect: 100-continue from the client',
@@ -426,7 +426,8 @@ const MORE_CASES: DiffCase[] = [
     backends: [raw('HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\nbody', { close: true })],
     request: GET('/cl'),
     ignore: ['server'],
-    expect: (o) => expect(o.status).toBeGreaterThan(0),
+    // nginx 1.22 ignores a length it cannot read and takes the body to the close
+    expect: (o) => expect([o.status, o.body, o.access[0]]).toEqual([200, 'body', '200 "GET /cl HTTP/1.1" 14 "127.0.0.1:{B1}" "200" "4"']),
   },
   {
     name: 'response headers bigger than proxy_buffer_size fit when it is raised',
@@ -466,14 +467,17 @@ const MORE_CASES: DiffCase[] = [
     backends: [echo()],
     request: 'POST /b HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
     ignore: ['server'],
-    expect: (o) => expect(o.status).toBeGreaterThan(0),
+    expect: (o) => expect([o.status, o.upstream]).toEqual([400, []]),
   },
   {
     name: 'unsafe characters in the arguments and the URI',
     server: 'location /q/ { proxy_pass http://{B1}/r/; } location /raw/ { proxy_pass http://{B1}; }',
     backends: [ok],
     request: [KEEP('/q/a%22b%3Cc%3E%25?x=%22"<>|'), { pause: 150 }, GET('/raw/%ZZ%2e%2E/x')],
-    expect: (o) => expect(o.upstream.length).toBeGreaterThan(0),
+    expect: (o) => {
+      expect(sentLine(o)).toBe('GET /r/a%22b%3Cc%3E%25?x=%22"<>| HTTP/1.0');
+      expect([o.upstream.length, o.more[0]?.statusLine]).toEqual([1, 'HTTP/1.1 400 Bad Request']);
+    },
   },
   {
     name: 'proxy_ignore_client_abort on: the upstream answer is read to the end',
@@ -482,7 +486,7 @@ const MORE_CASES: DiffCase[] = [
     request: GET('/ica'),
     max: 150,
     logWait: 3000,
-    expect: (o) => expect(o.access[0]).toMatch(/^(200|499) "GET \/ica HTTP\/1.1"/),
+    expect: (o) => expect([o.status, o.access[0]]).toEqual([0, '200 "GET /ica HTTP/1.1" 4 "127.0.0.1:{B1}" "200" "4"']),
   },
 ];
 
