@@ -370,8 +370,6 @@ const CASES: DiffCase[] = [
 ];
 
 /** Cases where nodinx is known to differ (each also in /work/briefs/proxy-findings.md): nginx's side is still checked. */
-const KNOWN_DIFFS: Record<string, string> = {
-  'client gives up while the upstream thinks: 499': 'finding 9: no access line; "while reading response header" for nginx\'s "while sending request"',
-};
+const KNOWN_DIFFS: Record<string, string> = {};
 
 runTable('proxy failures', CASES, KNOWN_DIFFS);
