@@ -112,7 +112,13 @@ export class SessionManager {
       }
     } catch (e) {
       store.log('warn', `session "${id}" could not be loaded: ${(e as Error).message}`);
-      if (e instanceof SessionError && (e.code === 'MEMCACHED_UNAVAILABLE' || e.code === 'MEMCACHED_TIMEOUT')) store.nodes.mark(nodeId, false, e.message);
+      if (e instanceof SessionError && (e.code === 'MEMCACHED_UNAVAILABLE' || e.code === 'MEMCACHED_TIMEOUT')) {
+        // the node died since its last probe: what failover at request start would have done
+        store.nodes.mark(nodeId, false, e.message);
+        if (u.lockHeld) u.lockHeld = false;
+        s = await store.backups.failover(id, nodeId, now).catch(() => undefined);
+        if (s) u.nodeId = store.nodes.nodeForSession(s.id);
+      }
     }
     if (!s && u.lockHeld) {
       await store.locks.release(id, nodeId);
