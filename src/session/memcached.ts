@@ -62,8 +62,11 @@ export class MemjsClient implements MemcachedClient {
         (e: unknown) => {
           clearTimeout(timer);
           const msg = e instanceof Error ? e.message : String(e);
-          const code = /timed out/.test(msg) ? 'MEMCACHED_TIMEOUT' : 'MEMCACHED_UNAVAILABLE';
-          reject(new MemcachedError(code, this.name, `memcached ${this.name}: ${op} "${key}" failed: ${msg}`, e));
+          if (/timed out/.test(msg)) {
+            reject(new MemcachedError('MEMCACHED_TIMEOUT', this.name, `memcached ${this.name}: ${op} "${key}" timed out after ${this.timeout} ms`, e));
+          } else {
+            reject(new MemcachedError('MEMCACHED_UNAVAILABLE', this.name, `memcached ${this.name}: ${op} "${key}" failed: ${msg}`, e));
+          }
         },
       );
     });
