@@ -5,6 +5,7 @@ import { MemjsClient, MemoryMemcached, type MemcachedClient } from '../src/sessi
 import type { ClientFactory } from '../src/session/nodes';
 import { nodeIdOf } from '../src/session/session-id';
 import type { MsmAttributes } from '../src/session/config';
+import { MemcachedTable } from '../src/session/table';
 import { memcachedTtl, startMemcached, type Memcached } from './helpers/memcached';
 
 // The store's contract, run over real memcached (three Debian memcached
@@ -250,5 +251,32 @@ describe.each(backends)('session store contract: %s', (_name, make) => {
     }
     // MSM deletes a value its transcoder cannot read
     expect(await b.raw('n1').get('BADATTRS-n1')).toBeNull();
+  });
+
+  test('MemcachedTable (for sticky learn): key → value with TTL, a backup copy, read back when the node is down', async () => {
+    const t = new MemcachedTable({ memcachedNodes: b.nodes, factory: b.factory, storageKeyPrefix: 'static:learn' });
+    try {
+      const home = t.homeNode('route-of-session-42');
+      expect(t.homeNode('ABCDEF-n2.jvm1')).toBe('n2');
+      expect(await t.set('route-of-session-42', Buffer.from('backend-b'), 300)).toBe(true);
+      expect((await t.get('route-of-session-42'))!.toString()).toBe('backend-b');
+      expect(Math.abs((await b.ttl(home, 'learn_route-of-session-42'))! - 300)).toBeLessThanOrEqual(2);
+      const next = IDS[(IDS.indexOf(home) + 1) % 3];
+      expect((await b.raw(next).get('bak:learn_route-of-session-42'))!.toString()).toBe('backend-b');
+      await b.down(home);
+      try {
+        expect((await t.get('route-of-session-42'))!.toString()).toBe('backend-b');
+        // and once the availability cache knows the node is down
+        await new Promise((r) => setTimeout(r, 1100));
+        expect((await t.get('route-of-session-42'))!.toString()).toBe('backend-b');
+      } finally {
+        await b.up(home);
+      }
+      await new Promise((r) => setTimeout(r, 1100));
+      await t.delete('route-of-session-42');
+      expect(await t.get('route-of-session-42')).toBeNull();
+    } finally {
+      t.close();
+    }
   });
 });
