@@ -98,7 +98,7 @@ describe.each(backends)('session store contract: %s', (_name, make) => {
     const s = await r.getSession(true);
     if (s && f) s.setAttribute('count', f(s.getAttribute<number>('count') ?? 0));
     const end = await r.end();
-    await m.store.flush();
+    await m.flush();
     return { id: s?.id, cookie: end.setCookie, count: s?.getAttribute<number>('count') };
   }
 
@@ -158,7 +158,7 @@ describe.each(backends)('session store contract: %s', (_name, make) => {
     const r2 = await m.begin('GET', '/', undefined, id);
     await new Promise((res) => setTimeout(res, 20));
     await r2.end();
-    await m.store.flush();
+    await m.flush();
     const v2 = decodeValidity((await b.raw(node).get(`validity:${id}`))!)!;
     expect(v2.thisAccessedTime).toBeGreaterThan(v1.thisAccessedTime);
     expect(v2.lastAccessedTime).toBe(v2.thisAccessedTime);
@@ -277,6 +277,76 @@ describe.each(backends)('session store contract: %s', (_name, make) => {
       expect(await t.get('route-of-session-42')).toBeNull();
     } finally {
       t.close();
+    }
+  });
+
+  test('sessionBackupAsync: the request does not wait; the writes land in the background', async () => {
+    const m = manager({ sessionBackupAsync: true });
+    const r = await m.begin('GET', '/', undefined, undefined);
+    const s = (await r.getSession())!;
+    s.setAttribute('count', 9);
+    await r.end();
+    await m.flush();
+    const node = nodeIdOf(s.id)!;
+    expect(decodeSessionData((await b.raw(node).get(s.id))!)!.attributes.toString()).toBe('{"count":9}');
+    expect(await b.raw(IDS[(IDS.indexOf(node) + 1) % 3]).get(`bak:${s.id}`)).not.toBeNull();
+  });
+
+  test('lockingMode auto: a request id seen read-only stops taking the lock; one that modified keeps it', async () => {
+    const m = manager({ lockingMode: 'auto' });
+    const { id } = await request(m, undefined, () => 1);
+    const node = nodeIdOf(id!)!;
+    const lockedDuring = async (uri: string, f?: (n: number) => number) => {
+      const r = await m.begin('GET', uri, undefined, id);
+      const s = (await r.getSession())!;
+      const locked = (await b.raw(node).get(`lock:${id}`)) !== null;
+      if (f) s.setAttribute('count', f(s.getAttribute<number>('count')!));
+      await r.end();
+      await m.flush();
+      return locked;
+    };
+    expect(await lockedDuring('/read')).toBe(true);
+    expect(await lockedDuring('/read')).toBe(false);
+    expect(await lockedDuring('/write', (n) => n + 1)).toBe(true);
+    expect(await lockedDuring('/write', (n) => n + 1)).toBe(true);
+  });
+
+  test('sticky: data only, TTL MII − idle + 60, no validity, backup or lock keys', async () => {
+    const m = manager({ sticky: true, maxInactiveInterval: 600 });
+    const { id } = await request(m, undefined, () => 1);
+    const node = nodeIdOf(id!)!;
+    expect(decodeSessionData((await b.raw(node).get(id!))!)!.attributes.toString()).toBe('{"count":1}');
+    expect(Math.abs((await b.ttl(node, id!))! - 660)).toBeLessThanOrEqual(2);
+    for (const n of IDS) {
+      for (const k of [`validity:${id}`, `bak:${id}`, `bak:validity:${id}`, `lock:${id}`]) expect(await b.raw(n).get(k)).toBeNull();
+    }
+    // a second "Tomcat" without the session in memory loads it from memcached
+    const r = await request(manager({ sticky: true, maxInactiveInterval: 600 }), id, (n) => n + 1);
+    expect([r.id, r.count]).toEqual([id, 2]);
+  });
+});
+
+describe('sync backup timeout (in-memory double: a node made slow)', () => {
+  test('a data write slower than sessionBackupTimeout counts as FAILURE and marks the node down', async () => {
+    const mem = new Map(IDS.map((id) => [id, new MemoryMemcached(id)]));
+    const logs: string[] = [];
+    const m = new SessionManager(
+      { memcachedNodes: 'n1:h:1 n2:h:2', sticky: false, sessionBackupAsync: false, sessionBackupTimeout: 50 },
+      { factory: (n) => mem.get(n.id!)!, log: (_l, msg) => logs.push(msg) },
+    );
+    try {
+      const r = await m.begin('GET', '/', undefined, undefined);
+      const s = (await r.getSession())!;
+      s.setAttribute('x', 1);
+      const node = nodeIdOf(s.id)!;
+      mem.get(node)!.delay = 200;
+      await r.end();
+      expect(logs.join('\n')).toMatch(new RegExp(`storing session "${s.id}" on node "${node}" failed: .*took over sessionBackupTimeout 50 ms`));
+      expect(logs.join('\n')).toContain(`memcached node "${node}" marked unavailable`);
+      mem.get(node)!.delay = 0;
+      await m.flush();
+    } finally {
+      await m.close();
     }
   });
 });

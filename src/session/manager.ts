@@ -243,6 +243,12 @@ export class SessionManager {
     for (const s of this.local.values()) if (!isValidAt(this.store.validityOf(s), now)) void this.expire(s);
   }
 
+  /** Waits for every store started so far and its background writes (tests, shutdown). */
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.storing.values()]);
+    await this.store.flush();
+  }
+
   async close(): Promise<void> {
     if (this.sweeper) clearInterval(this.sweeper);
     await Promise.allSettled([...this.storing.values()]);
