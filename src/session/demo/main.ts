@@ -12,7 +12,7 @@ import { SessionError } from '../errors';
 const USAGE = `Usage: nodinx-demo --name NAME --listen HOST:PORT --memcached-nodes "n1:HOST:PORT n2:HOST:PORT"
                    [--jvm-route ROUTE] [--sticky] [--locking-mode none|all|auto|uriPattern:RE]
                    [--backup-async] [--backup-timeout MS] [--operation-timeout MS]
-                   [--ignore-pattern RE] [--max-inactive-interval S] [--context-path /PATH]
+                   [--ignore-pattern RE] [--max-inactive-interval S] [--context-path /PATH] [--no-sessions]
 `;
 
 interface DemoOptions {
@@ -22,6 +22,8 @@ interface DemoOptions {
   msm: MsmAttributes;
   jvmRoute?: string;
   contextPath: string;
+  /** the same answers without sessions (the benchmark's baseline) */
+  noSessions?: boolean;
 }
 
 export function parseDemoArgs(argv: string[]): DemoOptions {
@@ -29,6 +31,7 @@ export function parseDemoArgs(argv: string[]): DemoOptions {
   let listen: string | undefined;
   let jvmRoute: string | undefined;
   let contextPath = '';
+  let noSessions = false;
   // a demo behind a balancer wants the next request to see this one's write:
   // synchronous backup (the wiki's non-sticky example) unless asked otherwise
   const msm: MsmAttributes = { memcachedNodes: '', sticky: false, sessionBackupAsync: false };
@@ -52,6 +55,7 @@ export function parseDemoArgs(argv: string[]): DemoOptions {
       case '--ignore-pattern': msm.requestUriIgnorePattern = value(); break;
       case '--max-inactive-interval': msm.maxInactiveInterval = value(); break;
       case '--context-path': contextPath = value(); break;
+      case '--no-sessions': noSessions = true; break;
       case '-h': case '--help': throw new Error('help');
       default: throw new Error(`unknown option "${a}"`);
     }
@@ -59,8 +63,8 @@ export function parseDemoArgs(argv: string[]): DemoOptions {
   if (!name) throw new Error('--name is required');
   const m = listen && /^(.*):(\d+)$/.exec(listen);
   if (!m) throw new Error('--listen HOST:PORT is required');
-  if (!msm.memcachedNodes) throw new Error('--memcached-nodes is required');
-  return { name, host: m[1].replace(/^\[(.*)\]$/, '$1'), port: Number(m[2]), msm, jvmRoute, contextPath };
+  if (!msm.memcachedNodes && !noSessions) throw new Error('--memcached-nodes is required');
+  return { name, host: m[1].replace(/^\[(.*)\]$/, '$1'), port: Number(m[2]), msm, jvmRoute, contextPath, noSessions };
 }
 
 export async function startDemo(o: DemoOptions, logTo?: (line: string) => void) {
@@ -70,8 +74,12 @@ export async function startDemo(o: DemoOptions, logTo?: (line: string) => void) 
     else process.stderr.write(`${line}\n`);
   };
   const app = Fastify({ rewriteUrl: stripJsessionid });
-  await app.register(msmSessions, { ...o.msm, jvmRoute: o.jvmRoute, contextPath: o.contextPath, log });
+  if (!o.noSessions) await app.register(msmSessions, { ...o.msm, jvmRoute: o.jvmRoute, contextPath: o.contextPath, log });
   app.get('/', async (req, reply) => {
+    if (o.noSessions) {
+      reply.type('text/plain');
+      return `from ${o.name}\nsession: none\ncount: 0\n`;
+    }
     const s = (await req.getSession(true))!;
     const count = (s.getAttribute<number>('count') ?? 0) + 1;
     s.setAttribute('count', count);
