@@ -326,6 +326,62 @@ describe.each(backends)('session store contract: %s', (_name, make) => {
   });
 });
 
+describe.each(backends)('failover nodes and sticky relocation: %s', (_name, make) => {
+  let b: Backend;
+  const managers: SessionManager[] = [];
+  beforeAll(async () => {
+    b = await make();
+  });
+  afterAll(async () => {
+    for (const m of managers) await m.close();
+    await b?.close();
+  });
+  const manager = (extra: Partial<MsmAttributes>): SessionManager => {
+    const m = new SessionManager({ memcachedNodes: b.nodes, sessionBackupAsync: false, sessionBackupTimeout: 2000, ...extra }, { factory: b.factory, log: () => undefined });
+    managers.push(m);
+    return m;
+  };
+  async function newSession(m: SessionManager, id?: string) {
+    const r = await m.begin('GET', '/', undefined, id);
+    const s = (await r.getSession())!;
+    s.setAttribute('count', (s.getAttribute<number>('count') ?? 0) + 1);
+    const end = await r.end();
+    await m.flush();
+    return { id: s.id, count: s.getAttribute<number>('count'), cookie: end.setCookie };
+  }
+
+  test('failoverNodes are used only when no other node is up', async () => {
+    const m = manager({ sticky: true, failoverNodes: 'n3' });
+    for (let i = 0; i < 12; i++) expect(nodeIdOf((await newSession(m)).id)).not.toBe('n3');
+    await b.down('n1');
+    await b.down('n2');
+    try {
+      const m2 = manager({ sticky: true, failoverNodes: 'n3' });
+      expect(nodeIdOf((await newSession(m2)).id)).toBe('n3');
+    } finally {
+      await b.up('n1');
+      await b.up('n2');
+    }
+  });
+
+  test('sticky: the session\'s node goes down; the session, in memory, moves to another node with a new cookie', async () => {
+    const m = manager({ sticky: true, nodeAvailabilityCacheTTL: 0 });
+    const first = await newSession(m);
+    const node = nodeIdOf(first.id)!;
+    await b.down(node);
+    try {
+      const r = await newSession(m, first.id);
+      expect(r.count).toBe(2);
+      expect(nodeIdOf(r.id)).not.toBe(node);
+      expect(r.id.replace(/-n\d/, '')).toBe(first.id.replace(/-n\d/, ''));
+      expect(r.cookie).toBe(r.id);
+      expect(decodeSessionData((await b.raw(nodeIdOf(r.id)!).get(r.id))!)!.attributes.toString()).toBe('{"count":2}');
+    } finally {
+      await b.up(node);
+    }
+  });
+});
+
 describe('sync backup timeout (in-memory double: a node made slow)', () => {
   test('a data write slower than sessionBackupTimeout counts as FAILURE and marks the node down', async () => {
     const mem = new Map(IDS.map((id) => [id, new MemoryMemcached(id)]));
