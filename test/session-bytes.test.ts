@@ -8,8 +8,8 @@ import { SessionConfigError, SessionFormatError, SessionIdError } from '../src/s
 import {
   changeJvmRoute, changeNodeId, checkSessionId, createSessionId, isUsable, jvmRouteOf, newBaseId, nodeIdOf,
 } from '../src/session/session-id';
-import { jsonTranscoder } from '../src/session/transcoder';
-import { Keys } from '../src/session/keys';
+import { jsonTranscoder } from '../src/session/codec';
+import { Keys } from '../src/session/session-id';
 
 // MSM's bytes and names, checked against the worked examples of
 // shared/specs/msm.md (taken from MSM's code at 716e147).

@@ -1,7 +1,7 @@
 import { decodeSessionData, decodeValidity, isValidAt, type Validity } from '../session/codec';
 import { parseMsmConfig } from '../session/config';
 import { SessionError } from '../session/errors';
-import { Keys } from '../session/keys';
+import { Keys } from '../session/session-id';
 import { NodeManager } from '../session/nodes';
 import type { Console } from '../process/console';
 import { checkSessionId, jvmRouteOf, nodeIdOf } from '../session/session-id';

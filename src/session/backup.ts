@@ -1,9 +1,8 @@
-import { decodeSessionData, decodeValidity, encodeValidity, isValidAt, type Validity } from './codec';
-import type { Keys } from './keys';
+import { decodeSessionData, decodeValidity, encodeValidity, isValidAt, type AttributesTranscoder, type Validity } from './codec';
+import type { Keys } from './session-id';
 import type { NodeManager } from './nodes';
 import { MsmSession } from './session';
 import { changeNodeId } from './session-id';
-import type { AttributesTranscoder } from './transcoder';
 
 // Secondary copies (non-sticky, ≥2 nodes): `bak:P+ID` and the validity
 // backup on the next available node after the session's node, and the

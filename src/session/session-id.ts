@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { MsmConfig } from './config';
 import { SessionIdError } from './errors';
 
 // MSM's session id: `<base>-<nodeId>[.<jvmRoute>]` (MSM's SessionIdFormat).
@@ -76,4 +77,31 @@ export function newBaseId(jvmRoute?: string): string {
 function printable(s: string): string {
   const cut = s.length > 60 ? `${s.slice(0, 60)}...` : s;
   return cut.replace(/[^ -~]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+// MSM's key names. P = storageKeyPrefix, ID = the full session id.
+export class Keys {
+  constructor(private readonly config: MsmConfig) {}
+  get prefix(): string {
+    return this.config.storagePrefix;
+  }
+  data(id: string): string {
+    return this.prefix + id;
+  }
+  validity(id: string): string {
+    return `validity:${this.prefix}${id}`;
+  }
+  backupData(id: string): string {
+    return `bak:${this.prefix}${id}`;
+  }
+  /** The prefix appears twice, as MSM builds it (#251). */
+  backupValidity(id: string): string {
+    return `bak:${this.prefix}validity:${this.prefix}${id}`;
+  }
+  lock(id: string): string {
+    return `lock:${this.prefix}${id}`;
+  }
+  ping(nodeId: string): string {
+    return `${this.prefix}ping-${nodeId}`;
+  }
 }

@@ -1,5 +1,4 @@
-import type { SessionFields } from './codec';
-import type { Attributes } from './transcoder';
+import type { Attributes, SessionFields } from './codec';
 
 // A session as MSM's MemcachedBackupSession keeps it between load and
 // store: the header fields, the attributes, and what this request did to it.

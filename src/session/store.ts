@@ -1,13 +1,14 @@
 import { Backups } from './backup';
-import { decodeSessionData, decodeValidity, encodeSessionData, encodeValidity, isValidAt, javaHashCode, type Validity } from './codec';
+import {
+  decodeSessionData, decodeValidity, encodeSessionData, encodeValidity, isValidAt, javaHashCode, jsonTranscoder, type AttributesTranscoder, type Validity,
+} from './codec';
 import { parseMsmConfig, type MsmAttributes, type MsmConfig } from './config';
 import { SessionError } from './errors';
-import { Keys } from './keys';
+import { Keys } from './session-id';
 import { Locks } from './lock';
 import { NodeManager, type ClientFactory } from './nodes';
 import { MsmSession } from './session';
 import { createSessionId, newBaseId } from './session-id';
-import { jsonTranscoder, type AttributesTranscoder } from './transcoder';
 
 // The memcached side of MSM's MemcachedSessionService: load, store, refresh,
 // delete, with MSM's keys, TTLs and write order. Which request does what
