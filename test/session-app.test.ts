@@ -106,6 +106,20 @@ describe('sticky mode', () => {
   });
 });
 
+describe('jvmRoute in non-sticky mode', () => {
+  test('new ids end with .ROUTE as Tomcat makes them; another route serves the same id unchanged', async () => {
+    const log: string[] = [];
+    const one = await demo(['--memcached-nodes', nodes, '--jvm-route', 'jvm1'], log);
+    const two = await demo(['--memcached-nodes', nodes, '--jvm-route', 'jvm2']);
+    const c = new CookieClient();
+    const a = demoAnswer((await c.get(`${one.url}/`)).body);
+    expect(a.session).toMatch(/^[0-9A-F]{32}-n[12]\.jvm1$/);
+    const b = await c.get(`${two.url}/`);
+    expect([demoAnswer(b.body).session, demoAnswer(b.body).count, b.setCookie]).toEqual([a.session, 2, []]);
+    expect(log.join('\n')).toContain('jvmRoute "jvm1": sessions are not taken over by route in non-sticky mode');
+  });
+});
+
 describe('bad input: the request is still served, with a clear log line', () => {
   test('memcached down at start: sessions without a node, then a node once memcached is up', async () => {
     const port = await freePort();

@@ -36,7 +36,8 @@ export class SessionManager {
   constructor(attrs: MsmAttributes | MsmConfig, o: ManagerOptions = {}) {
     this.store = new SessionStore(attrs, o);
     this.jvmRoute = o.jvmRoute;
-    if (!this.store.config.sticky && o.jvmRoute) this.store.log('warn', `jvmRoute "${o.jvmRoute}" is ignored in non-sticky mode`);
+    // Tomcat appends the jvmRoute to new ids in either mode; only sticky MSM acts on it
+    if (!this.store.config.sticky && o.jvmRoute) this.store.log('warn', `jvmRoute "${o.jvmRoute}": sessions are not taken over by route in non-sticky mode`);
     if (this.store.config.sticky) {
       this.sweeper = setInterval(() => this.expireLocal(), 10000);
       this.sweeper.unref();
@@ -178,7 +179,7 @@ export class SessionManager {
 
   /** @internal a session made by this request */
   async created(): Promise<InUse> {
-    const s = await this.store.create(this.sticky ? this.jvmRoute : undefined);
+    const s = await this.store.create(this.jvmRoute);
     if (this.sticky) this.local.set(s.id, s);
     const u: InUse = { key: s.id, refs: 1, lockHeld: false, session: s, loading: Promise.resolve(s) };
     if (!this.sticky) this.inUse.set(s.id, u);
