@@ -320,6 +320,20 @@ describe.each(backends)('session store contract: %s', (_name, make) => {
     for (const n of IDS) {
       for (const k of [`validity:${id}`, `bak:${id}`, `bak:validity:${id}`, `lock:${id}`]) expect(await b.raw(n).get(k)).toBeNull();
     }
+    // Tomcat's background process rewrites a session only read, before its copy runs out
+    const r0 = await m.begin('GET', '/', undefined, id);
+    const s0 = (await r0.getSession())!;
+    await r0.end();
+    await m.flush();
+    const written = decodeSessionData((await b.raw(node).get(id!))!)!.fields.lastBackupTime;
+    s0.fields.thisAccessedTime = Date.now() + 100000;
+    await new Promise((r) => setTimeout(r, 5));
+    m.runBackgroundProcess(Date.now() + 590000);
+    await m.flush();
+    expect(decodeSessionData((await b.raw(node).get(id!))!)!.fields.lastBackupTime).toBe(written);
+    m.runBackgroundProcess(Date.now() + 645000);
+    await m.flush();
+    expect(decodeSessionData((await b.raw(node).get(id!))!)!.fields.lastBackupTime).toBeGreaterThan(written);
     // a second "Tomcat" without the session in memory loads it from memcached
     const r = await request(manager({ sticky: true, maxInactiveInterval: 600 }), id, (n) => n + 1);
     expect([r.id, r.count]).toEqual([id, 2]);

@@ -16,6 +16,9 @@ export interface ManagerOptions extends StoreOptions {
   jvmRoute?: string;
 }
 
+/** Tomcat's backgroundProcessorDelay, ms */
+const BACKGROUND_DELAY = 10000;
+
 interface InUse {
   key: string;
   loading: Promise<MsmSession | undefined>;
@@ -39,7 +42,7 @@ export class SessionManager {
     // Tomcat appends the jvmRoute to new ids in either mode; only sticky MSM acts on it
     if (!this.store.config.sticky && o.jvmRoute) this.store.log('warn', `jvmRoute "${o.jvmRoute}": sessions are not taken over by route in non-sticky mode`);
     if (this.store.config.sticky) {
-      this.sweeper = setInterval(() => this.expireLocal(), 10000);
+      this.sweeper = setInterval(() => this.expireLocal(), BACKGROUND_DELAY);
       this.sweeper.unref();
     }
   }
@@ -239,9 +242,34 @@ export class SessionManager {
     if (nodeId !== undefined) await this.store.delete(s.id, nodeId).catch(() => undefined);
   }
 
-  private expireLocal(): void {
-    const now = Date.now();
-    for (const s of this.local.values()) if (!isValidAt(this.store.validityOf(s), now)) void this.expire(s);
+  /**
+   * Tomcat's background process (every backgroundProcessorDelay, 10 s):
+   * expire idle sessions, and rewrite those accessed since their last write
+   * whose memcached copy has less than 2 × 10 s left, so sessions that are
+   * only read stay in memcached (§7).
+   */
+  private expireLocal(now = Date.now()): void {
+    for (const s of this.local.values()) {
+      if (!isValidAt(this.store.validityOf(s), now)) {
+        void this.expire(s);
+        continue;
+      }
+      const nodeId = this.store.nodes.nodeForSession(s.id);
+      if (nodeId === undefined || s.memcachedExpiresAt === 0) continue;
+      if (s.fields.thisAccessedTime > s.fields.lastBackupTime && s.memcachedExpiresAt - now < 2 * BACKGROUND_DELAY) {
+        s.forceWrite = true;
+        const w = this.store.store(s, nodeId, { lockHeld: false }).catch(() => undefined);
+        this.storing.set(s.id, w);
+        void w.finally(() => {
+          if (this.storing.get(s.id) === w) this.storing.delete(s.id);
+        });
+      }
+    }
+  }
+
+  /** @internal for tests: one run of the background process */
+  runBackgroundProcess(now?: number): void {
+    this.expireLocal(now);
   }
 
   /** Waits for every store started so far and its background writes (tests, shutdown). */

@@ -11,6 +11,10 @@ export class MsmSession {
   /** renamed in this request (failover, relocation, takeover): force a full write and a new cookie */
   idChanged = false;
   invalidated = false;
+  /** sticky: Tomcat's background rewrite of a session only read (§7) */
+  forceWrite = false;
+  /** sticky: when the data key written last expires in memcached, ms */
+  memcachedExpiresAt = 0;
   /** Arrays.hashCode of the attribute bytes at load or at the last successful write */
   dataHash: number | undefined;
 

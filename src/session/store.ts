@@ -157,7 +157,7 @@ export class SessionStore {
   async store(s: MsmSession, nodeId: string, o: { lockHeld: boolean; requestId?: string; now?: number }): Promise<StoreResult> {
     const now = o.now ?? Date.now();
     const mii = s.fields.maxInactiveInterval;
-    const force = s.idChanged || mii <= 0 || now - s.fields.lastBackupTime >= mii * 1000;
+    const force = s.idChanged || s.forceWrite || mii <= 0 || now - s.fields.lastBackupTime >= mii * 1000;
     let result: StoreResult = 'SKIPPED';
     let data: Buffer | undefined;
     const c = this.nodes.client(nodeId);
@@ -172,6 +172,8 @@ export class SessionStore {
         try {
           await this.bounded(c.set(this.keys.data(s.id), data, ttl), `storing session "${s.id}"`);
           s.dataHash = hash;
+          s.forceWrite = false;
+          s.memcachedExpiresAt = ttl === 0 ? 0 : now + ttl * 1000;
           result = 'SUCCESS';
         } catch (e) {
           s.fields.lastBackupTime = backupTime;
