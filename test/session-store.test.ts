@@ -396,7 +396,31 @@ describe.each(backends)('failover nodes and sticky relocation: %s', (_name, make
   });
 });
 
-describe('sync backup timeout (in-memory double: a node made slow)', () => {
+describe('in-memory double only: what a request reads, a slow node', () => {
+  test('lazy loading: a request that never asks for its session reads only the validity key', async () => {
+    const mem = new Map(IDS.map((id) => [id, new MemoryMemcached(id)]));
+    const m = new SessionManager({ memcachedNodes: 'n1:h:1 n2:h:2', sticky: false, sessionBackupAsync: false }, { factory: (n) => mem.get(n.id!)!, log: () => undefined });
+    try {
+      const r = await m.begin('GET', '/', undefined, undefined);
+      const id = (await r.getSession())!.id;
+      await r.end();
+      await m.flush();
+      const node = mem.get(nodeIdOf(id)!)!;
+      node.reads.length = 0;
+      const lazy = await m.begin('GET', '/', undefined, id);
+      await lazy.end();
+      await m.flush();
+      expect(node.reads).toEqual([`validity:${id}`]);
+      node.reads.length = 0;
+      const eager = await m.begin('GET', '/', undefined, id);
+      await eager.getSession();
+      await eager.end();
+      expect(node.reads).toEqual([id, `validity:${id}`]);
+    } finally {
+      await m.close();
+    }
+  });
+
   test('a data write slower than sessionBackupTimeout counts as FAILURE and marks the node down', async () => {
     const mem = new Map(IDS.map((id) => [id, new MemoryMemcached(id)]));
     const logs: string[] = [];

@@ -109,6 +109,8 @@ export class MemoryMemcached implements MemcachedClient {
   delay = 0;
   timeout = 1000;
   ops = 0;
+  /** every key asked for with get, in order: tests check what a request read */
+  readonly reads: string[] = [];
 
   constructor(name = 'memory') {
     this.name = name;
@@ -142,6 +144,7 @@ export class MemoryMemcached implements MemcachedClient {
 
   get(key: string): Promise<Buffer | null> {
     return this.op('get', key, () => {
+      this.reads.push(key);
       const v = this.live(key);
       return v && Buffer.from(v);
     });
