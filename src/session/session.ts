@@ -64,10 +64,15 @@ export class MsmSession {
     return new Map([...this.attributes].filter(([k]) => this.filter!.test(k)));
   }
 
-  /** Tomcat's access(): this request's time becomes thisAccessedTime. */
+  /**
+   * Tomcat's access() for a session the client already had: this request's
+   * time becomes thisAccessedTime, and it is no longer new (the header may
+   * still say new: Tomcat's endAccess ran after MSM wrote it, #281).
+   */
   access(now: number): void {
     this.fields.lastAccessedTime = this.fields.thisAccessedTime;
     this.fields.thisAccessedTime = now;
+    this.fields.isNew = false;
   }
 
   /** A new session, as Tomcat's createSession leaves it. */
