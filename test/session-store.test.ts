@@ -311,6 +311,23 @@ describe.each(backends)('session store contract: %s', (_name, make) => {
     expect(await lockedDuring('/write', (n) => n + 1)).toBe(true);
   });
 
+  test('lockingMode uriPattern: only requests whose whole "METHOD URI?query" matches take the lock', async () => {
+    const m = manager({ lockingMode: 'uriPattern:GET /cart.*' });
+    const { id } = await request(m, undefined, () => 1);
+    const node = nodeIdOf(id!)!;
+    const lockedDuring = async (method: string, uri: string, query?: string) => {
+      const r = await m.begin(method, uri, query, id);
+      await r.getSession();
+      const locked = (await b.raw(node).get(`lock:${id}`)) !== null;
+      await r.end();
+      return locked;
+    };
+    expect(await lockedDuring('GET', '/cart/add', 'item=1')).toBe(true);
+    expect(await lockedDuring('GET', '/shop')).toBe(false);
+    expect(await lockedDuring('POST', '/cart')).toBe(false);
+    expect(await b.raw(node).get(`lock:${id}`)).toBeNull();
+  });
+
   test('sticky: data only, TTL MII − idle + 60, no validity, backup or lock keys', async () => {
     const m = manager({ sticky: true, maxInactiveInterval: 600 });
     const { id } = await request(m, undefined, () => 1);
