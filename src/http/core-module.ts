@@ -313,7 +313,6 @@ export const httpCoreModule: Module & HttpModuleHooks = {
     accepted('open_file_cache_min_uses', C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | A.TAKE1, (cf) => (Number.isNaN(parseNumber(cf.args[0])) ? 'invalid number' : undefined)),
     accepted('open_file_cache_errors', C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | A.FLAG),
     accepted('open_file_cache_events', C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | A.FLAG),
-    accepted('client_body_buffer_size', C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | A.TAKE1, sizeCheck(0)),
     accepted('output_buffers', C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | A.TAKE2, bufsCheck),
     accepted('postpone_output', C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | A.TAKE1, sizeCheck(0)),
     accepted('sendfile_max_chunk', C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | A.TAKE1, sizeCheck(0)),

@@ -30,8 +30,9 @@ export interface RequestLocConf {
   lingeringTimeout?: number;
   chunkedTransferEncoding?: boolean;
   maxRanges?: number;
-  clientBodyInFileOnly?: 'off' | 'on' | 'clean';
+  clientBodyInFileOnly?: 'off';
   clientBodyInSingleBuffer?: boolean;
+  clientBodyBufferSize?: number;
 }
 
 const SRV_DEFAULTS: Required<RequestSrvConf> = {
@@ -54,6 +55,8 @@ const LOC_DEFAULTS: Required<RequestLocConf> = {
   maxRanges: 0x7fffffff,
   clientBodyInFileOnly: 'off',
   clientBodyInSingleBuffer: false,
+  // 2 * ngx_pagesize
+  clientBodyBufferSize: 8192,
 };
 
 // nginx's connection_pool_size on a 64-bit machine (not settable in nodinx)
@@ -64,6 +67,19 @@ export const requestSrvConf = (s: HttpServerConf): Required<RequestSrvConf> => s
 
 /** The merged request conf of a location. */
 export const requestLocConf = (loc: LocationConf): Required<RequestLocConf> => loc.confs[CORE_REQUEST];
+
+/**
+ * nodinx keeps request bodies in memory (request-body-reader.ts): a body
+ * only in a file, or in one buffer, is nginx's temp-file machinery it lacks.
+ */
+function offOnly<T extends string>(values: readonly T[]) {
+  const parse = enumValue(values);
+  return (cf: Cf): 'off' => {
+    const v = parse(cf);
+    if (v !== 'off') throw cf.error(`the "${v}" parameter of "${cf.name}" is not supported by nodinx`);
+    return 'off';
+  };
+}
 
 function enumValue<T extends string>(values: readonly T[]) {
   return (cf: Cf): T => {
@@ -124,7 +140,11 @@ export const coreRequestModule: Module = {
     loc('lingering_timeout', ANY_LOC | A.TAKE1, 'lingeringTimeout', msecValue),
     loc('chunked_transfer_encoding', ANY_LOC | A.FLAG, 'chunkedTransferEncoding', flagValue),
     loc('max_ranges', ANY_LOC | A.TAKE1, 'maxRanges', numberValue),
-    loc('client_body_in_file_only', ANY_LOC | A.TAKE1, 'clientBodyInFileOnly', enumValue(['off', 'on', 'clean'] as const)),
-    loc('client_body_in_single_buffer', ANY_LOC | A.FLAG, 'clientBodyInSingleBuffer', flagValue),
+    loc('client_body_in_file_only', ANY_LOC | A.TAKE1, 'clientBodyInFileOnly', offOnly(['off', 'on', 'clean'] as const)),
+    loc('client_body_in_single_buffer', ANY_LOC | A.FLAG, 'clientBodyInSingleBuffer', (cf: Cf) => {
+      if (flagValue(cf) === true) throw cf.error(`the "on" parameter of "${cf.name}" is not supported by nodinx`);
+      return false;
+    }),
+    loc('client_body_buffer_size', ANY_LOC | A.TAKE1, 'clientBodyBufferSize', sizeValue),
   ],
 };

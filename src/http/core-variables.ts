@@ -6,6 +6,7 @@ import type { Variables } from './variables';
 import type { HttpRequest } from './request';
 import { documentRoot, mapUriToPath } from './static-module';
 import { basicUser } from './basic-user';
+import { requestBodyVariable } from './request-body';
 
 // The core variables ($uri, $remote_addr, $http_*...), registered when an
 // http block starts so that the config can refer to them. A getter returns
@@ -238,7 +239,7 @@ export function registerCoreVariables(vars: Variables): void {
   d('request_length', (r) => String(r.requestLength));
   d('request_time', (r) => msecText(Math.max(0, Date.now() - r.startMs)));
   d('request_completion', (r) => (r.done && !r.clientGone ? 'OK' : ''));
-  d('request_body', () => undefined);
+  d('request_body', requestBodyVariable);
   d('request_body_file', () => undefined);
   d('request_id', (r) => (r.requestId ??= crypto.randomBytes(16).toString('hex')));
   d('pipe', (r) => (r.pipeline ? 'p' : '.'));

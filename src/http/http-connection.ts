@@ -5,7 +5,8 @@ import { logRequest } from './http-context';
 import { runRequest } from './phases';
 import { Request, info, processRequest } from './request-line';
 import { HeadReader } from './request-head';
-import { ChunkedState, setBodyControl } from './request-body';
+import { setBodyControl, setBodyReader, bodyControl, type ReadBodyOptions, type RequestBody } from './request-body';
+import { NO_BODY, RequestBodyState, testExpect, type BodyHost } from './request-body-state';
 import { requestLocConf, requestSrvConf } from './core-request-module';
 import { TRACE, type Trace } from './trace';
 
@@ -13,8 +14,8 @@ import { TRACE, type Trace } from './trace';
 // read into buffers the size of client_header_buffer_size and
 // large_client_header_buffers (so a line is refused where nginx refuses it),
 // under client_header_timeout counted from the connection or from the
-// first wait for more; the request runs; its body is discarded when a
-// handler says so; then keep-alive (pipelined requests from what is already
+// first wait for more; the request runs; its body is read (request-body-reader.ts)
+// or discarded when a handler says so; then keep-alive (pipelined requests from what is already
 // read), lingering close or close. Node's HTTP parser is not used: it
 // refuses and accepts other things than nginx (see README).
 
@@ -23,8 +24,10 @@ export interface ConnectionHooks {
   readonly closing: boolean;
   /** the current cycle's context, set on the record for a new request */
   refresh(c: HttpConnection): void;
+  // stub_status: a request is reading from its first byte, writing once its head was read
   requestStarted(ctx: HttpContext): void;
-  requestDone(ctx: HttpContext): void;
+  requestProcessing?(ctx: HttpContext): void;
+  requestDone(ctx: HttpContext, writing: boolean): void;
 }
 
 type Phase = 'wait' | 'head' | 'busy' | 'draining' | 'keepalive' | 'linger' | 'closed';
@@ -33,7 +36,8 @@ const EMPTY: Buffer = Buffer.alloc(0);
 // bytes read ahead while a request runs before the socket is paused (nginx
 // does not read then at all; the kernel's buffers hold the rest)
 const HIGH_WATER = 256 * 1024;
-const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+
+setBodyReader((r, opts) => bodyControl(r)?.read(opts) ?? Promise.resolve(NO_BODY));
 
 export class ClientConnection {
   private buf: Buffer = EMPTY;
@@ -42,7 +46,8 @@ export class ClientConnection {
   private head = new HeadReader(0, 0, 0);
   private timer?: NodeJS.Timeout;
   private lingerUntil = 0;
-  private body?: { remaining: number; chunked?: ChunkedState; started: boolean };
+  private body?: RequestBodyState;
+  private readonly bodyHost: BodyHost;
   private pipeline = false;
   private eof = false;
 
@@ -60,9 +65,29 @@ export class ClientConnection {
       const res = (socket as net.Socket & { _httpMessage?: { writableEnded: boolean; emit(e: string): void } })._httpMessage;
       if (res && !res.writableEnded) res.emit('drain');
     });
+    this.bodyHost = this.newBodyHost();
     const srv = requestSrvConf(c.addr.defaultServer!);
     // ngx_http_init_connection: the header timeout runs from the accept
     this.arm(srv.clientHeaderTimeout, () => this.headerTimedOut());
+  }
+
+  private newBodyHost(): BodyHost {
+    const [phase, eof] = [(): Phase => this.phase, (): boolean => this.eof];
+    return {
+      socket: this.c.socket,
+      buf: () => this.buf,
+      headerEnd: () => this.head.capEnd,
+      consume: (n) => this.consume(n),
+      arm: (ms, fn) => this.arm(ms, fn),
+      disarm: () => this.disarm(),
+      get draining() { return phase() === 'draining'; },
+      get busy() { return phase() === 'busy'; },
+      get eof() { return eof(); },
+      forget: () => (this.body = undefined),
+      drained: () => this.finalizeConnection(this.r!),
+      waitDrain: () => this.lingerTimer(() => this.close(false)),
+      close: (now) => this.close(now),
+    };
   }
 
   private arm(ms: number, fn: () => void): void {
@@ -90,7 +115,8 @@ export class ClientConnection {
       this.readHead();
       return;
     }
-    if (this.body) this.drainBody();
+    if (this.body?.reader) this.body.reader.feed();
+    else if (this.body) this.body.drain();
     if (this.buf.length > HIGH_WATER && !this.c.socket.isPaused()) this.c.socket.pause();
   }
 
@@ -135,6 +161,8 @@ export class ClientConnection {
   }
 
   private headDone(): void {
+    this.r!.statWriting = true;
+    this.hooks.requestProcessing?.(this.c.ctx);
     processRequest(this.r!, this.hooks.closing);
     this.run(undefined);
   }
@@ -147,8 +175,8 @@ export class ClientConnection {
     // the body (or the next request) starts where the head ended
     this.consume(this.head.pos);
     this.phase = 'busy';
-    if (r.contentLength > 0) this.body = { remaining: r.contentLength, started: false };
-    else if (r.chunked) this.body = { remaining: 1, chunked: new ChunkedState(), started: false };
+    if (r.contentLength > 0) this.body = new RequestBodyState(r, this.bodyHost, r.contentLength, false);
+    else if (r.chunked) this.body = new RequestBodyState(r, this.bodyHost, 1, true);
     const res = r.attachResponse();
     const store = (res as unknown as { _storeHeader: (...a: unknown[]) => void })._storeHeader;
     const sendTimeout = (): number => requestLocConf(r.loc).sendTimeout;
@@ -169,7 +197,10 @@ export class ClientConnection {
         this.finish(r);
       }
     });
-    setBodyControl(r, { discard: (expectTested) => this.discard(r, expectTested) });
+    setBodyControl(r, {
+      discard: (expectTested) => this.discard(r, expectTested),
+      read: (opts) => this.readBody(r, opts),
+    });
     void runRequest(r, status);
   }
 
@@ -180,48 +211,20 @@ export class ClientConnection {
     this.head.consumed(n);
   }
 
+  /** ngx_http_read_client_request_body: once per request; a body already dropped reads as none. */
+  private readBody(r: Request, opts: ReadBodyOptions): Promise<RequestBody | number> {
+    const reading = r.ctx.bodyRead as Promise<RequestBody | number> | undefined;
+    if (reading) return reading;
+    if (r !== this.r || r.done || this.body?.started) return Promise.resolve(NO_BODY);
+    testExpect(r, this.c.socket, false);
+    return (r.ctx.bodyRead = this.body ? this.body.read(opts) : Promise.resolve(NO_BODY));
+  }
+
   /** ngx_http_discard_request_body, with ngx_http_test_expect first. */
   private discard(r: Request, expectTested: boolean): number | undefined {
     if (r !== this.r || this.body?.started) return undefined;
-    const expect = r.req.headers.expect;
-    if (!expectTested && !r.expectTested && r.httpVersion > 1000 && typeof expect === 'string' && expect.toLowerCase() === '100-continue') {
-      this.c.socket.write(CONTINUE, 'latin1');
-      r.bodyBytesSent += CONTINUE.length;
-    }
-    r.expectTested = true;
-    if (!this.body) return undefined;
-    this.body.started = true;
-    return this.drainBody();
-  }
-
-  /** Skips body bytes that were read; 400 for a broken chunked body. */
-  private drainBody(): number | undefined {
-    const body = this.body!;
-    if (!body.started) return undefined;
-    const r = this.r!;
-    if (body.chunked) {
-      const [p, state] = body.chunked.skip(this.buf, 0, this.buf.length);
-      this.consume(p);
-      if (state === 'invalid') {
-        this.body = undefined;
-        r.conn.ctx.errorLog.log('error', `*${this.c.id} client sent invalid chunked body, client: ${this.c.remoteAddr}, server: ${r.server.core.names[0]?.name ?? ''}, request: "${r.requestLine}"${r.hostHeader ? `, host: "${r.hostHeader[1]}"` : ''}`);
-        if (this.phase === 'busy' && !r.headerSent) return 400;
-        this.close(false);
-        return undefined;
-      }
-      if (state === 'done') body.remaining = 0;
-    } else {
-      const n = Math.min(body.remaining, this.buf.length);
-      this.consume(n);
-      body.remaining -= n;
-    }
-    if (body.remaining === 0) {
-      this.body = undefined;
-      r.lingeringClose = false;
-      if (this.phase === 'draining') this.finalizeConnection(r);
-    } else if (this.phase === 'draining') this.lingerTimer(() => this.close(false));
-    if (this.c.socket.isPaused()) this.c.socket.resume();
-    return undefined;
+    testExpect(r, this.c.socket, expectTested);
+    return this.body?.discard();
   }
 
   /** ngx_http_free_request's log and the runtime's accounting. */
@@ -235,7 +238,7 @@ export class ClientConnection {
     } catch (e) {
       this.c.ctx.errorLog.log('alert', `access log failed: ${(e as Error).message}`);
     }
-    this.hooks.requestDone(this.c.ctx);
+    this.hooks.requestDone(this.c.ctx, r.statWriting);
   }
 
   private responseDone(r: Request): void {
@@ -244,6 +247,14 @@ export class ClientConnection {
     r.res.detachSocket(socket);
     this.finish(r);
     if (this.phase === 'closed' || socket.destroyed) return;
+    if (this.body?.reader) {
+      // answered before its body was read: nginx keeps no such connection alive
+      this.body.reader.abort();
+      this.body = undefined;
+      r.keepalive = false;
+      r.lingeringClose = true;
+      return this.finalizeConnection(r);
+    }
     if (this.body && !this.body.started) this.discard(r, true);
     if (this.body) {
       // the rest of the body is read and dropped, lingering_timeout at a time
@@ -363,6 +374,9 @@ export class ClientConnection {
         this.finish(r);
         return this.close(true);
       }
+      case 'busy':
+        this.body?.reader?.eof();
+        return;
       case 'draining':
         // ngx_http_read_discarded_request_body: the end of input ends the body
         this.body = undefined;
@@ -374,6 +388,7 @@ export class ClientConnection {
 
   private onClose(): void {
     this.disarm();
+    this.body?.reader?.closed(false);
     const r = this.r;
     if (r && !r.done) {
       if (this.phase === 'head') r.status = 400;

@@ -1,12 +1,13 @@
+import type { Readable } from 'node:stream';
 import type { HttpRequest } from './request';
 
-// ngx_http_request_body.c, as much as nodinx needs: a request body is
-// discarded (ngx_http_discard_request_body) — by length or, for chunked
-// bodies, through ngx_http_parse_chunked — so that the next request on
-// the connection starts where nginx would start it; and "Expect:
-// 100-continue" is answered when the body is going to be read or discarded
-// (ngx_http_test_expect). The connection (http-connection.ts) feeds the
-// bytes; a handler only says when the body is to be discarded.
+// ngx_http_request_body.c: a request body is read for a handler
+// (ngx_http_read_client_request_body; the reading is request-body-reader.ts's)
+// or discarded (ngx_http_discard_request_body) — by length or, for chunked
+// bodies, through ngx_http_parse_chunked — so that the next request on the
+// connection starts where nginx would start it; and "Expect: 100-continue"
+// is answered when the body is going to be read or discarded
+// (ngx_http_test_expect). The connection (http-connection.ts) feeds the bytes.
 
 const enum C {
   chunkStart, chunkSize, chunkExtension, chunkExtensionAlmostDone, chunkData, afterData, afterDataAlmostDone,
@@ -16,17 +17,36 @@ const enum C {
 // NGX_MAX_OFF_T_VALUE / 16: a bigger chunk size would overflow
 const MAX_SIZE_16 = 0x7ffffffffffffff;
 
-/** ngx_http_chunked_t and ngx_http_parse_chunked, for a body nobody reads. */
+/** Who takes a chunked body's data (ngx_http_request_body_chunked_filter). */
+export interface ChunkSink {
+  /** a chunk's size line was read (ngx_http_parse_chunked's NGX_OK): false stops the parse */
+  size(n: number): boolean;
+  /** decoded bytes b[start, end) */
+  data(b: Buffer, start: number, end: number): void;
+}
+
+export type ChunkedResult = 'again' | 'done' | 'invalid' | 'stop';
+
+/** ngx_http_chunked_t and ngx_http_parse_chunked. */
 export class ChunkedState {
   state = C.chunkStart;
   size = 0;
 
   /** Skips what b[from, to) holds of the body: [position, 'again' | 'done' | 'invalid']. */
-  skip(b: Buffer, from: number, to: number): [number, 'again' | 'done' | 'invalid'] {
+  skip(b: Buffer, from: number, to: number): [number, ChunkedResult] {
+    return this.parse(b, from, to);
+  }
+
+  /**
+   * Parses b[from, to), handing the data to sink: [position reached, result].
+   * 'stop': sink.size refused a chunk; position is past its size line.
+   */
+  parse(b: Buffer, from: number, to: number, sink?: ChunkSink): [number, ChunkedResult] {
     let pos = from;
     while (pos < to) {
       if (this.state === C.chunkData) {
         const n = Math.min(this.size, to - pos);
+        sink?.data(b, pos, pos + n);
         pos += n;
         this.size -= n;
         if (this.size > 0) return [pos, 'again'];
@@ -92,7 +112,8 @@ export class ChunkedState {
           break;
       }
       pos++;
-      if (this.state === C.chunkData && this.size === 0) this.state = C.afterData;
+      // the size line is over: nginx checks the size before any data of the chunk
+      if (this.state === C.chunkData && sink && !sink.size(this.size)) return [pos, 'stop'];
     }
     return [pos, 'again'];
   }
@@ -102,12 +123,18 @@ export class ChunkedState {
 export interface BodyControl {
   /** ngx_http_discard_request_body; expectTested: no "100 Continue" (special responses) */
   discard(expectTested: boolean): number | undefined;
+  /** ngx_http_read_client_request_body */
+  read(opts: ReadBodyOptions): Promise<RequestBody | number>;
 }
 
 const controls = new WeakMap<HttpRequest, BodyControl>();
 
 export function setBodyControl(r: HttpRequest, c: BodyControl): void {
   controls.set(r, c);
+}
+
+export function bodyControl(r: HttpRequest): BodyControl | undefined {
+  return controls.get(r);
 }
 
 /**
@@ -124,18 +151,42 @@ export function discardRequestBody(r: HttpRequest, expectTested = false): number
  * the whole body when readRequestBody resolves. Unbuffered: `stream` yields
  * the decoded bytes as they arrive (chunked framing removed), with
  * backpressure: the client socket is paused while the consumer is behind.
+ * A request without a body (or whose body was already read or discarded)
+ * resolves with `buffered: []` in either mode, as nginx turns
+ * request_body_no_buffering off then.
+ *
+ * nginx writes a body bigger than client_body_buffer_size to a temporary
+ * file; nodinx keeps every body in memory (client_max_body_size bounds it).
  */
 export interface RequestBody {
   /** bytes in all: Content-Length, or the decoded size once a buffered chunked body was read; -1 while unknown */
   length: number;
   buffered?: Buffer[];
-  stream?: import('node:stream').Readable;
+  /**
+   * Unbuffered mode: ends after the last byte; on a failure it is destroyed
+   * with a RequestBodyError whose status the handler finalizes with (the
+   * error line is already logged; 408 and 400-for-a-closed-connection have
+   * already closed the connection, as nginx terminates the request then).
+   */
+  stream?: Readable;
 }
 
 /** How a handler wants the body. */
 export interface ReadBodyOptions {
   /** read it all before resolving (proxy_request_buffering on) */
   buffered: boolean;
+  /**
+   * the error log's "while ..." for failures while reading: nginx's upstream
+   * says "sending request to upstream" for an unbuffered body; none for a buffered one
+   */
+  action?: string;
+}
+
+/** A body that could not be read: the status nginx finalizes the request with. */
+export class RequestBodyError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
 }
 
 let reader: ((r: HttpRequest, opts: ReadBodyOptions) => Promise<RequestBody | number>) | undefined;
@@ -148,9 +199,22 @@ export function setBodyReader(fn: typeof reader): void {
 /**
  * ngx_http_read_client_request_body: resolves to the body, or to a status to
  * finalize with (413 too large, 400 broken chunked body, 408 client_body_timeout,
- * 499 client gone) after logging nginx's error line.
+ * 400 client gone) after logging nginx's error line.
  */
 export function readRequestBody(r: HttpRequest, opts: ReadBodyOptions): Promise<RequestBody | number> {
   if (!reader) throw new Error('request body reader not installed');
   return reader(r, opts);
+}
+
+const BODY = 'request_body';
+
+/** The reader keeps a buffered body for $request_body; undefined: nginx would have it in a file. */
+export function keepRequestBody(r: HttpRequest, bufs: Buffer[] | undefined): void {
+  r.ctx[BODY] = bufs;
+}
+
+/** $request_body: the body read into memory buffers (ngx_http_variable_request_body). */
+export function requestBodyVariable(r: HttpRequest): string | undefined {
+  const bufs = r.ctx[BODY] as Buffer[] | undefined;
+  return bufs ? Buffer.concat(bufs).toString('latin1') : undefined;
 }

@@ -118,6 +118,8 @@ export class Request implements HttpRequest {
   /** the body is still to be read or discarded when the connection closes */
   lingeringClose = false;
   expectTested = false;
+  /** stub_status counts the request as writing, no more as reading */
+  statWriting = false;
   /** headers accepted so far (Debian's max_headers) */
   headerCount = 0;
   /** what the connection is doing, for error-log lines ("reading client request line") */

@@ -302,11 +302,6 @@ function sendReturn(op: ReturnOp, r: HttpRequest): Outcome {
     r.out.location = value;
     return op.code;
   }
-  if (op.code < 100) {
-    // nginx writes "HTTP/1.1 000 "; Node's HTTP server puts only 100..999 on a status line
-    logError(r, 'alert', `status ${op.code} of "return" cannot be sent by nodinx`);
-    return 500;
-  }
   r.status = op.code;
   r.out.contentLength = value.length;
   r.out.contentType ??= contentType(r.loc, r.uri);

@@ -222,15 +222,22 @@ export class HttpRuntime implements ListenerOwner {
 
   requestStarted(ctx: HttpContext): void {
     this.inFlight.set(ctx, (this.inFlight.get(ctx) ?? 0) + 1);
-    // nginx counts a request as reading until its head is read; nodinx
-    // sees no end of the head here, so a request is writing from its start
+    // ngx_http_create_request: reading until ngx_http_process_request
     this.stats.requests++;
+    this.stats.reading++;
+    this.countersChanged();
+  }
+
+  requestProcessing(): void {
+    this.stats.reading--;
     this.stats.writing++;
     this.countersChanged();
   }
 
-  requestDone(ctx: HttpContext): void {
-    this.stats.writing--;
+  /** ngx_http_free_request: off whichever of reading and writing counts it. */
+  requestDone(ctx: HttpContext, writing: boolean): void {
+    if (writing) this.stats.writing--;
+    else this.stats.reading--;
     this.countersChanged();
     const n = (this.inFlight.get(ctx) ?? 1) - 1;
     if (n > 0) {

@@ -17,7 +17,8 @@ export interface ListenerOwner {
   nextConnectionId(): number;
   readonly closing: boolean;
   requestStarted(ctx: HttpContext): void;
-  requestDone(ctx: HttpContext): void;
+  requestProcessing?(ctx: HttpContext): void;
+  requestDone(ctx: HttpContext, writing: boolean): void;
 }
 
 /** A listening socket and the servers behind it, for the current cycle. */
@@ -92,7 +93,8 @@ export class Listener {
         c.addr = this.entryFor(c.localAddr);
       },
       requestStarted: (ctx) => owner.requestStarted(ctx),
-      requestDone: (ctx) => owner.requestDone(ctx),
+      requestProcessing: (ctx) => owner.requestProcessing?.(ctx),
+      requestDone: (ctx, writing) => owner.requestDone(ctx, writing),
     });
   }
 

@@ -1,4 +1,5 @@
 import type { HttpRequest } from '../http/request';
+import type { LogLevel } from '../conf/errors';
 
 // The contract between the upstream block (peer groups, balancers, passive
 // health) and its users (proxy_pass, sticky, explain). Balancers only
@@ -56,6 +57,18 @@ export interface PickState {
   reason?: string;
   /** state a method keeps between tries of one request (hash rehashes, ip_hash's tries...) */
   data?: unknown;
+  /** the peer of the current try (nginx's rrp->current) */
+  current?: Peer;
+  /** the primaries are exhausted: picks come from the backup servers (rrp->peers = peers->next) */
+  inBackup?: boolean;
+  /**
+   * How freePeer writes to the error log. The proxy sets it to add what
+   * nginx adds ("while connecting to upstream", `upstream: "..."`);
+   * unset, lines go through logError(r, ...) as they are.
+   */
+  log?: (level: LogLevel, message: string) => void;
+  /** a sticky method pinned this request to a peer (route, cookie, learn) */
+  sticky?: { peer?: Peer; reason: string };
 }
 
 /** What select() answers when nothing can be picked: nginx's NGX_BUSY, logged as "no live upstreams". */
@@ -64,8 +77,24 @@ export const NO_LIVE = 'no live upstreams' as const;
 /** A load-balancing method: `round robin`, least_conn, ip_hash, hash, random... */
 export interface Balancer {
   readonly method: string;
-  /** picks a peer for this try, or NO_LIVE; must not pick one in state.tried */
+  /** per-request setup, as the methods' init_peer: the hash key, the client address... */
+  initPeer?(group: UpstreamGroup, state: PickState): void;
+  /**
+   * picks a peer for this try from the set the request is in (the
+   * primaries, or the backups once state.inBackup), or NO_LIVE; must not
+   * pick one in state.tried
+   */
   select(group: UpstreamGroup, state: PickState): Peer | typeof NO_LIVE;
+  /** what the method decides by, for `nodinx explain` ("hash $request_uri consistent") */
+  describe?(group: UpstreamGroup, state?: PickState): string[];
+  /**
+   * Sticky methods (cookie, learn): the upstream answered on `peer`. The
+   * proxy calls it once per request, after the response header of the
+   * last try was read and before it is sent on, with the upstream's
+   * response headers (lower-case names) and the headers the client will
+   * get, to which a cookie may be added.
+   */
+  responded?(group: UpstreamGroup, state: PickState, peer: Peer, upstreamHeaders: Array<[string, string]>, out: Array<[string, string]>): void;
 }
 
 export interface KeepaliveConf {
@@ -91,6 +120,10 @@ export interface UpstreamGroup {
   readonly backup: Peer[];
   readonly balancer: Balancer;
   readonly keepalive: KeepaliveConf;
+  /** `zone NAME [SIZE]`, accepted; the state stays per worker */
+  readonly zone?: string;
+  /** the port of an implicit group (0 for upstream blocks), as nginx's uscf->port */
+  readonly port: number;
 }
 
 /**

@@ -121,6 +121,9 @@ http {
             location /ret/500 { return 500 "err $args"; }
             location /ret/418 { return 418 "teapot"; }
             location /ret/999 { return 999 "odd"; }
+            location /ret/0 { return 0; }
+            location /ret/1 { return 1; }
+            location /ret/99 { return 99 "ninety-nine"; }
         }
 
         location /set/ {
