@@ -1,7 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { loadConfig } from '../src/conf/load';
 import { ensureNginx, freePort, startNginx, startNodinx, stopPair, tempDir, type Running } from './helpers/http';
 import { CookieClient, demoAnswer, startDemoProcess, type DemoProcess } from './helpers/demo';
 import { startMemcached, type Memcached } from './helpers/memcached';
@@ -19,26 +18,12 @@ function exampleConf(port: number, apps: number[]): string {
     .replace('127.0.0.1:8082', `127.0.0.1:${apps[1]}`);
 }
 
-/** nodinx proxies once the proxy module (branch proxy) is merged; until then its config is refused. */
-function nodinxProxies(): boolean {
-  const dir = tempDir('session-probe');
-  try {
-    fs.writeFileSync(path.join(dir, 'nginx.conf'), exampleConf(1, [2, 3]));
-    loadConfig({ prefix: dir, confFile: 'nginx.conf' });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-const proxies: Array<[string, (dir: string, port: number) => Promise<Running>, string | false]> = [
-  ['nginx', startNginx, false],
-  ['nodinx', startNodinx, nodinxProxies() ? false : 'nodinx does not proxy yet (upstream/proxy_pass come with branch proxy)'],
+const proxies: Array<[string, (dir: string, port: number) => Promise<Running>]> = [
+  ['nginx', startNginx],
+  ['nodinx', startNodinx],
 ];
 
-describe.each(proxies)('sessions in memcached behind %s', (name, startProxy, skip) => {
+describe.each(proxies)('sessions in memcached behind %s', (name, startProxy) => {
   let mc: Memcached[] = [];
   let apps: DemoProcess[] = [];
   let proxy: Running | undefined;
@@ -48,7 +33,6 @@ describe.each(proxies)('sessions in memcached behind %s', (name, startProxy, ski
   let count = 0;
 
   beforeAll(async () => {
-    if (skip) return;
     ensureNginx();
     mc = [await startMemcached(), await startMemcached()];
     const nodes = `${mc[0].node('n1')} ${mc[1].node('n2')}`;
@@ -69,7 +53,7 @@ describe.each(proxies)('sessions in memcached behind %s', (name, startProxy, ski
     for (const m of mc) await m.stop();
   });
 
-  test.skipIf(skip)('-t accepts the example as it is', async () => {
+  test('-t accepts the example as it is', async () => {
     const { execFileSync } = await import('node:child_process');
     const dir = tempDir('session-t');
     fs.mkdirSync(path.join(dir, 'logs'));
@@ -82,7 +66,7 @@ describe.each(proxies)('sessions in memcached behind %s', (name, startProxy, ski
     }
   });
 
-  test.skipIf(skip)('a client that keeps its cookie: one session, a count rising by one, across both app servers', async () => {
+  test('a client that keeps its cookie: one session, a count rising by one, across both app servers', async () => {
     const from = new Set<string>();
     for (let i = 1; i <= 10; i++) {
       const r = await client.get(url);
@@ -102,7 +86,7 @@ describe.each(proxies)('sessions in memcached behind %s', (name, startProxy, ski
     count = 10;
   });
 
-  test.skipIf(skip)('lockingMode all: 100 parallel increments of one session give 100', async () => {
+  test('lockingMode all: 100 parallel increments of one session give 100', async () => {
     const rs = await Promise.all(Array.from({ length: 100 }, () => client.get(url)));
     expect(rs.map((r) => r.status)).toEqual(Array(100).fill(200));
     const counts = rs.map((r) => demoAnswer(r.body).count).sort((x, y) => x - y);
@@ -111,7 +95,7 @@ describe.each(proxies)('sessions in memcached behind %s', (name, startProxy, ski
     expect(demoAnswer((await client.get(url)).body).count).toBe(++count);
   });
 
-  test.skipIf(skip)('the memcached node holding the session stops: found from its backup, relocated, new cookie', async () => {
+  test('the memcached node holding the session stops: found from its backup, relocated, new cookie', async () => {
     const node = /-(n[12])$/.exec(id)![1];
     const other = node === 'n1' ? 'n2' : 'n1';
     await mc[node === 'n1' ? 0 : 1].stop();
@@ -128,7 +112,7 @@ describe.each(proxies)('sessions in memcached behind %s', (name, startProxy, ski
     expect(apps.map((x) => x.log()).join('')).toMatch(/restored from its backup/);
   });
 
-  test.skipIf(skip)('an app server stops: no session is lost', async () => {
+  test('an app server stops: no session is lost', async () => {
     await apps[0].stop();
     for (let i = 0; i < 4; i++) {
       const a = demoAnswer((await client.get(url)).body);
