@@ -51,7 +51,8 @@ export function sendHeader(r: HttpRequest): number {
   // the absolute form replaces the value, as nginx's header filter does: $sent_http_location logs it
   if (made) h.push('Location', (out.location = absoluteLocation(r, out.location!)));
   if (chunkedFilter(r)) h.push('Transfer-Encoding', 'chunked');
-  h.push('Connection', r.keepalive ? 'keep-alive' : 'close');
+  // a 101 (proxied upgrade) says so, as ngx_http_header_filter does
+  h.push('Connection', status === 101 ? 'upgrade' : r.keepalive ? 'keep-alive' : 'close');
   if (r.keepalive && loc.keepaliveHeader) h.push('Keep-Alive', `timeout=${loc.keepaliveHeader}`);
   // gzip_vary: set by the gzip filter and gzip_static when the body depends on Accept-Encoding
   if (r.ctx.gzipVary) h.push('Vary', 'Accept-Encoding');
@@ -74,6 +75,11 @@ export function sendHeader(r: HttpRequest): number {
   if (wire !== status) {
     const head = res as unknown as { _header: string };
     head._header = head._header.replace(/^(HTTP\/1\.[01]) 999 /, `$1 ${String(status).padStart(3, '0')} `);
+  }
+  if (r.out.statusLine !== undefined && r.out.statusLine.length === 3 && reason(r, status) === '') {
+    // an upstream's "HTTP/1.1 299" without a reason phrase is passed as such
+    const head = res as unknown as { _header: string };
+    head._header = head._header.replace(/^(HTTP\/1\.[01] \d{3}) \r\n/, '$1\r\n');
   }
   r.headerSent = true;
   r.headerBytes = Buffer.byteLength((res as unknown as { _header: string })._header ?? '', 'latin1');

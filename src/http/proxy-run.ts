@@ -2,6 +2,7 @@ import * as net from 'node:net';
 import type { Readable } from 'node:stream';
 import { DONE, type HttpRequest, type Outcome } from './request';
 import { logError } from './http-context';
+import { headerIn } from './core-variables';
 import { sendHeader } from './header-filter';
 import { internalRedirect, namedLocation } from './find-config';
 import { HeaderState, parseHeaderLine } from './header-parser';
@@ -47,7 +48,7 @@ const NEXT_ERRORS: Array<[number, number]> = [
 
 const NON_IDEMPOTENT = new Set(['POST', 'LOCK', 'PATCH']);
 
-type Action = 'connecting to upstream' | 'sending request to upstream' | 'reading response header from upstream' | 'reading upstream';
+type Action = 'proxying upgraded connection' | 'connecting to upstream' | 'sending request to upstream' | 'reading response header from upstream' | 'reading upstream';
 
 export interface RequestToSend {
   head: string;
@@ -108,6 +109,9 @@ export class ProxyRun {
     return new Promise((resolve) => {
       this.resolve = resolve;
       this.r.res.once('close', this.onClientClose);
+      // a client that closed its side is gone for nginx too (EPOLLRDHUP)
+      if (this.r.conn.socket.readableEnded) queueMicrotask(this.onClientClose);
+      else this.r.conn.socket.once('end', this.onClientClose);
       this.connect();
     });
   }
@@ -125,7 +129,7 @@ export class ProxyRun {
     const peer = getPeer(this.group, this.state);
     if (peer === NO_LIVE) {
       this.cur.peer = this.group.name;
-      this.info.logText = undefined;
+      this.info.logText = `${this.req.schema}${this.group.name}${this.req.uri}`;
       this.log('error', 'no live upstreams');
       this.next(FT.nolive);
       return;
@@ -254,25 +258,34 @@ export class ProxyRun {
   /** The whole request went out: wait for the answer under proxy_read_timeout. */
   private sent(): void {
     if (this.finished) return;
-    if (this.action === 'sending request to upstream') this.action = 'reading response header from upstream';
+    // the action stays "sending request" until the read handler runs (ngx_http_upstream_process_header)
     this.arm(this.conf.readTimeout!);
+  }
+
+  /** What nginx's read handler sets before it looks at the connection. */
+  private reading(): void {
+    if (!this.headerPassed) this.action = 'reading response header from upstream';
   }
 
   private timedOut(): void {
     this.timer = undefined;
     if (this.finished) return;
-    // ngx_http_upstream_next: "upstream timed out" with the action of the moment
-    this.log('error', 'upstream timed out (110: Connection timed out)');
+    if (this.requestSent) this.reading();
     if (this.headerPassed) {
+      this.log('error', 'upstream timed out (110: Connection timed out)');
       this.finalize(504);
       return;
     }
+    // ngx_http_upstream_next logs it, after the peer was freed
     this.next(FT.timeout);
   }
 
   private failed(e: NodeJS.ErrnoException): void {
     if (this.finished) return;
-    const sys = e.syscall === 'connect' ? 'connect()' : e.syscall === 'read' ? 'recv()' : e.syscall === 'write' || e.syscall === 'writev' ? 'writev()' : `${e.syscall ?? 'recv'}()`;
+    if (e.syscall === 'read') this.reading();
+    // the event pipe (proxy_buffering on) reads the body with readv(), everything else with recv()
+    const recv = this.action === 'reading upstream' && this.buffering ? 'readv()' : 'recv()';
+    const sys = e.syscall === 'connect' ? 'connect()' : e.syscall === 'read' ? recv : e.syscall === 'write' || e.syscall === 'writev' ? 'writev()' : `${e.syscall ?? 'recv'}()`;
     this.log('error', `${sys} failed (${errnoText(e)})`);
     this.detach()?.destroy();
     if (this.headerPassed) {
@@ -284,6 +297,7 @@ export class ProxyRun {
 
   private eof(): void {
     if (this.finished) return;
+    this.reading();
     if (!this.statusDone || this.headerPassed === false) {
       if (this.conn?.sock.readableEnded === false && !this.conn.sock.destroyed) return;
       this.log('error', 'upstream prematurely closed connection');
@@ -296,7 +310,7 @@ export class ProxyRun {
       return;
     }
     this.log('error', 'upstream prematurely closed connection');
-    this.finalize(502);
+    this.finalize(502, 'all');
   }
 
   /** ngx_http_upstream_next */
@@ -309,6 +323,7 @@ export class ProxyRun {
       freePeer(this.group, this.peer, this.state, ft !== FT.http_403 && ft !== FT.http_404);
       this.peer = undefined;
     }
+    if (ft === FT.timeout) this.log('error', 'upstream timed out (110: Connection timed out)');
     if (peer && this.cached && ft === FT.error) this.state.tries++;
     const status = ft === FT.timeout || ft === FT.http_504 ? 504
       : ft === FT.http_500 ? 500 : ft === FT.http_503 ? 503 : ft === FT.http_403 ? 403
@@ -330,6 +345,7 @@ export class ProxyRun {
 
   private read(d: Buffer): void {
     if (this.finished) return;
+    this.reading();
     this.cur.bytesReceived += d.length;
     if (this.headerPassed) {
       this.timer?.refresh();
@@ -393,6 +409,15 @@ export class ProxyRun {
   }
 
   private http09 = false;
+  /** HTTP/0.9 answer: the bytes go to the client socket as they are */
+  private raw = false;
+  /** proxy_buffering on: body bytes held as nginx's buffers hold them, sent once they fill or at the end */
+  private pending: Buffer[] = [];
+  private pendingLen = 0;
+  private get buffering(): boolean {
+    return this.xAccelBuffering ?? this.conf.buffering!;
+  }
+  private xAccelBuffering?: boolean;
   private statusText = '';
   private hpos = 0;
 
@@ -441,6 +466,11 @@ export class ProxyRun {
       this.resolve(rc);
       return;
     }
+    if (hs.xAccelBuffering !== undefined && !(this.conf.ignoreHeaders! & IGN['x-accel-buffering'])) {
+      const v = hs.xAccelBuffering.toLowerCase();
+      if (v === 'yes') this.xAccelBuffering = true;
+      else if (v === 'no') this.xAccelBuffering = false;
+    }
     if (hs.chunked) hs.contentLength = -1;
     // ngx_http_proxy_input_filter_init
     if (code === 204 || code === 304 || this.head) this.bodyMode = 'none';
@@ -454,16 +484,21 @@ export class ProxyRun {
     } else this.bodyMode = 'close';
     if (this.bodyMode === 'none') this.keepalive = !this.connectionClose;
     if (this.http09) {
-      // nginx answers an HTTP/0.9 upstream as HTTP/0.9: the bytes alone
-      r.status = 200;
-      this.headerPassed = true;
-      (r.res as unknown as { _header: string })._header = '';
+      // nginx answers an HTTP/0.9 upstream as HTTP/0.9: the bytes alone, no head, logged as status 009
+      r.status = 9;
+      r.keepalive = false;
       r.headerSent = true;
-      this.startBody(bodyStart);
+      this.headerPassed = true;
+      this.raw = true;
+      this.startBody(0);
       return;
     }
     r.status = code;
     processHeaders(r, this.conf, this.headersIn, hs, this.statusText);
+    if (code === 101 && headerIn(r, 'upgrade') !== undefined) {
+      this.upgrade(bodyStart);
+      return;
+    }
     if (this.group.balancer.responded && this.lastPeer) {
       const lower = this.headersIn.map(([k, v]): [string, string] => [k.toLowerCase(), v]);
       this.group.balancer.responded(this.group, this.state, this.lastPeer, lower, r.out.headers);
@@ -474,6 +509,8 @@ export class ProxyRun {
       this.finalize(rc);
       return;
     }
+    // the non-buffered path sends the head at once; nginx's buffers hold it until they flush
+    if (!this.buffering) r.res.flushHeaders();
     if (r.headerOnly && this.bodyMode !== 'none') {
       // nginx closes the upstream rather than read a body it will not send
       this.finalize(0);
@@ -531,12 +568,14 @@ export class ProxyRun {
   }
 
   private body(d: Buffer, from: number): void {
-    const res = this.r.res;
     let ok = true;
     const write = (chunk: Buffer) => {
       if (chunk.length === 0) return;
-      this.r.bodyBytesSent += chunk.length;
-      ok = res.write(chunk) && ok;
+      if (this.buffering) {
+        this.pending.push(chunk);
+        this.pendingLen += chunk.length;
+        if (this.pendingLen >= this.conf.busyBuffersSize!) ok = this.flush() && ok;
+      } else ok = this.send(chunk) && ok;
     };
     if (this.bodyMode === 'length') {
       const n = Math.min(this.rest, d.length - from);
@@ -553,11 +592,11 @@ export class ProxyRun {
       // what one read brings goes out as one piece, as nginx's buffers do
       const pieces: Buffer[] = [];
       const [rc, end] = this.chunked!.decode(d, from, d.length, (c) => pieces.push(c));
-      this.cur.responseLength += end - from;
+      this.cur.responseLength += rc === 'invalid' ? d.length - from : end - from;
       write(pieces.length === 1 ? pieces[0] : Buffer.concat(pieces));
       if (rc === 'invalid') {
         this.log('error', 'upstream sent invalid chunked response');
-        this.finalize(502);
+        this.finalize(502, 'none');
         return;
       }
       if (rc === 'done') {
@@ -569,17 +608,105 @@ export class ProxyRun {
       this.cur.responseLength += d.length - from;
       write(d.subarray(from));
     }
-    if (!ok && !this.conf.buffering) this.backpressure();
-    else if (!ok && res.writableLength > 1024 * 1024) this.backpressure();
+    if (!ok && (!this.buffering || this.writable() > 1024 * 1024)) this.backpressure();
+  }
+
+  /** Writes held body bytes on. */
+  private flush(): boolean {
+    if (this.pendingLen === 0) return true;
+    const chunk = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingLen);
+    this.pending = [];
+    this.pendingLen = 0;
+    return this.send(chunk);
+  }
+
+  private send(chunk: Buffer): boolean {
+    const r = this.r;
+    const res = r.res;
+    if (this.raw) {
+      r.bodyBytesSent += chunk.length;
+      return r.conn.socket.write(chunk);
+    }
+    // $body_bytes_sent counts the chunked framing, as nginx counts its own (gzip counts what it writes itself)
+    if (r.ctx.gzipRatio === undefined) r.bodyBytesSent += chunk.length + (res.chunkedEncoding ? chunk.length.toString(16).length + 4 : 0);
+    return res.write(chunk);
+  }
+
+  private writable(): number {
+    return this.raw ? this.r.conn.socket.writableLength : this.r.res.writableLength;
   }
 
   private backpressure(): void {
     const sock = this.conn?.sock;
     if (!sock) return;
     sock.pause();
-    this.r.res.once('drain', () => {
+    (this.raw ? this.r.conn.socket : this.r.res).once('drain', () => {
       if (!this.finished) sock.resume();
     });
+  }
+
+  /**
+   * ngx_http_upstream_upgrade: the 101 goes out, then the two connections
+   * are joined, each side paused while the other cannot take more, under
+   * proxy_read_timeout for the upstream's silence; either side closing
+   * ends both.
+   */
+  private upgrade(from: number): void {
+    const r = this.r;
+    r.keepalive = false;
+    sendHeader(r);
+    this.headerPassed = true;
+    r.res.flushHeaders();
+    this.action = 'proxying upgraded connection';
+    const client = r.conn.socket;
+    // the connection is a tunnel now: the HTTP side stops reading it
+    client.removeAllListeners('data');
+    client.removeAllListeners('end');
+    client.removeAllListeners('timeout');
+    client.setTimeout(0);
+    this.cleanup();
+    const up = this.conn!.sock;
+    this.detach();
+    const rest = this.buf.subarray(from);
+    this.buf = Buffer.alloc(0);
+    if (rest.length) client.write(rest);
+    this.arm(this.conf.readTimeout!);
+    const end = (): void => {
+      if (this.finished) return;
+      this.finished = true;
+      this.disarm();
+      this.cur.responseTime = Date.now() - this.tryStart;
+      if (this.peer) freePeer(this.group, this.peer, this.state, false);
+      this.peer = undefined;
+      up.destroy();
+      client.destroy();
+      this.resolve(DONE);
+    };
+    this.timer = setTimeout(() => {
+      this.log('error', 'upstream timed out (110: Connection timed out)');
+      end();
+    }, this.conf.readTimeout!);
+    up.on('data', (d: Buffer) => {
+      this.timer?.refresh();
+      this.cur.bytesReceived += d.length;
+      r.bodyBytesSent += d.length;
+      if (!client.write(d)) {
+        up.pause();
+        client.once('drain', () => up.resume());
+      }
+    });
+    client.on('data', (d: Buffer) => {
+      this.cur.bytesSent += d.length;
+      if (!up.write(d)) {
+        client.pause();
+        up.once('drain', () => client.resume());
+      }
+    });
+    for (const s of [up, client]) {
+      s.on('end', end);
+      s.on('close', end);
+      s.on('error', end);
+    }
   }
 
   /** The response is complete: the connection goes back to the pool or is closed. */
@@ -587,7 +714,16 @@ export class ProxyRun {
     this.release();
     this.finished = true;
     this.cleanup();
-    this.r.res.end();
+    this.flush();
+    const res = this.r.res;
+    if (this.raw) {
+      // no response head: the connection's end is the answer's
+      this.r.conn.socket.end();
+      this.resolve(DONE);
+      return;
+    }
+    if (res.chunkedEncoding && this.r.ctx.gzipRatio === undefined && !this.r.headerOnly) this.r.bodyBytesSent += 5;
+    res.end();
     this.resolve(DONE);
   }
 
@@ -606,10 +742,11 @@ export class ProxyRun {
   private cleanup(): void {
     this.disarm();
     this.r.res.off('close', this.onClientClose);
+    this.r.conn.socket.off('end', this.onClientClose);
   }
 
   /** ngx_http_upstream_finalize_request */
-  private finalize(rc: number): void {
+  private finalize(rc: number, flush: 'all' | 'head' | 'none' = 'head'): void {
     if (this.finished) return;
     if (this.peer) {
       this.cur.responseTime = Date.now() - this.tryStart;
@@ -620,21 +757,57 @@ export class ProxyRun {
     this.conn = undefined;
     this.finished = true;
     this.cleanup();
+    if (rc === 499) {
+      // nothing more goes to a client that is gone: the connection closes and the request is logged
+      this.r.res.destroy();
+      this.r.conn.socket.destroy();
+      this.resolve(DONE);
+      return;
+    }
     if (this.headerPassed) {
       if (rc === 0) this.r.res.end();
-      else this.r.res.destroy();
+      else this.cut(flush);
       this.resolve(DONE);
       return;
     }
     this.resolve(rc === 0 ? DONE : rc);
   }
 
+  /**
+   * The upstream failed after the head was passed (nginx's finalize with
+   * NGX_ERROR): what nginx's buffers held goes out — the head, and after a
+   * premature close the body so far; after an invalid chunked body nothing
+   * (no flush then) — never the end of the body; the connection closes.
+   */
+  private cut(flush: 'all' | 'head' | 'none'): void {
+    const r = this.r;
+    r.keepalive = false;
+    if (flush === 'all') this.flush();
+    this.pending = [];
+    this.pendingLen = 0;
+    if (flush === 'none' && !this.headOnWire()) {
+      r.res.destroy();
+      return;
+    }
+    // writeHead only stored the head: send it now (idempotent once sent)
+    if (!this.raw) r.res.flushHeaders();
+    r.conn.socket.end();
+  }
+
+  private headOnWire(): boolean {
+    return this.raw || (this.r.res as unknown as { _headerSent: boolean })._headerSent;
+  }
+
   /** ngx_http_upstream_check_broken_connection: the client went away. */
   private clientClosed(): void {
     if (this.finished) return;
-    if (this.r.res.writableFinished) return;
-    this.r.clientGone = true;
+    const r = this.r;
+    if (r.res.writableFinished) return;
     if (this.conf.ignoreClientAbort) return;
+    r.clientGone = true;
+    // nginx's ngx_http_terminate_request: 499 unless something was sent already
+    if (!this.headerPassed || !this.headOnWire()) r.status = 499;
+    if (this.peer) this.log('info', 'epoll_wait() reported that client prematurely closed connection, so upstream connection is closed too');
     this.finalize(499);
   }
 }
