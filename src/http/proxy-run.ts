@@ -623,6 +623,8 @@ export class ProxyRun {
   private send(chunk: Buffer): boolean {
     const r = this.r;
     const res = r.res;
+    // proxy_ignore_client_abort: the upstream is read to its end, what it sends goes nowhere
+    if (r.clientGone || res.destroyed) return true;
     if (this.raw) {
       r.bodyBytesSent += chunk.length;
       return r.conn.socket.write(chunk);
