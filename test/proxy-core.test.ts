@@ -74,6 +74,11 @@ http {
       proxy_pass http://127.0.0.1:{B};
     }
     location = /fallback { return 200 "fallback\\n"; }
+    location /intercept2/ {
+      proxy_intercept_errors on;
+      error_page 404 = /uri/after404;
+      proxy_pass http://127.0.0.1:{B};
+    }
     location /accel/ { proxy_pass http://127.0.0.1:{B}; }
     location /internal/ { internal; return 200 "internal $uri\\n"; }
     location @named { return 200 "named\\n"; }
@@ -118,6 +123,7 @@ const CASES: Array<[string, string, { head?: boolean }?]> = [
   ['inside a location with if', get('/if/p')],
   ['intercepted 404 goes to error_page', get('/intercept/status404')],
   ['not intercepted: passed as is', get('/status404')],
+  ['intercepted 404 to another proxied location: " : " in the upstream lists', get('/intercept2/status404')],
   // Connection: close lets the reader stop at the close rather than parse chunks
   ['chunked upstream to HTTP/1.1 client', get('/chunked', 'Connection: close\r\n')],
   ['chunked upstream to HTTP/1.0 client', get('/chunked', '', '1.0')],
