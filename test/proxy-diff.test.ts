@@ -129,6 +129,16 @@ const REQUEST_CASES: DiffCase[] = [
     },
   },
   {
+    name: 'proxy_pass https:// to a self-signed backend (no verification, as nginx by default)',
+    server: 'location /s/ { proxy_pass https://{T}/tls/; }',
+    tls: echo(),
+    request: GET('/s/x?y=1'),
+    expect: (o) => {
+      expect(o.upstream[0].slice(0, 2)).toEqual(['GET /tls/x?y=1 HTTP/1.0', 'Host: 127.0.0.1:{T}']);
+      expect(o.access[0]).toMatch(/^200 "GET \/s\/x\?y=1 HTTP\/1.1" \d+ "127.0.0.1:\{T\}" "200" "\d+"$/);
+    },
+  },
+  {
     name: 'default headers, client headers in order, X-Forwarded-For added',
     server: 'location / { proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_set_header X-Real-IP $remote_addr; proxy_pass http://{B1}; }',
     backends: [ok],
