@@ -1,4 +1,5 @@
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import { DONE, type HttpRequest, type Outcome } from './request';
 import { logError } from './http-context';
@@ -87,10 +88,10 @@ export class ProxyRun {
   private keepalive = false;
   private connectionClose = false;
   private headerPassed = false;
-  private readonly onData = (d: Buffer) => this.read(d);
-  private readonly onEnd = () => this.eof();
+  private readonly onData = (d: Buffer) => this.guard(() => this.read(d));
+  private readonly onEnd = () => this.guard(() => this.eof());
   private readonly onError = (e: Error) => this.failed(e as NodeJS.ErrnoException);
-  private readonly onClose = () => this.eof();
+  private readonly onClose = () => this.guard(() => this.eof());
   private readonly onClientClose = () => this.clientClosed();
 
   constructor(
@@ -103,6 +104,17 @@ export class ProxyRun {
   ) {
     this.state = initPick(group, r, conf.nextUpstreamTries!);
     this.state.log = (level, message) => logError(r, level, message, this.action);
+  }
+
+  /** A bug must not take the worker down with it: the request ends in a 500 (or its connection closes). */
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      logError(this.r, 'alert', `internal error: ${(e as Error).stack ?? e}`);
+      if (this.headerPassed && !this.finished) this.r.res.destroy();
+      this.finalize(500);
+    }
   }
 
   run(): Promise<Outcome> {
@@ -152,12 +164,16 @@ export class ProxyRun {
       return;
     }
     this.cached = false;
-    const sock = peer.socketPath ? net.connect(peer.socketPath) : net.connect(peer.port, peer.host);
+    // https://: TLS as nginx's defaults have it (proxy_ssl_verify off, no SNI: proxy_ssl_server_name off)
+    const tlsOn = this.req.schema.length === 8;
+    const sock = tlsOn
+      ? tls.connect({ host: peer.host, port: peer.port, path: peer.socketPath, rejectUnauthorized: false })
+      : peer.socketPath ? net.connect(peer.socketPath) : net.connect(peer.port, peer.host);
     sock.setNoDelay(true);
     this.conn = { sock, peer, requests: 1, start: Date.now() };
     this.attach(sock);
     this.arm(this.conf.connectTimeout!);
-    sock.once('connect', () => {
+    sock.once(tlsOn ? 'secureConnect' : 'connect', () => {
       if (this.conn?.sock !== sock) return;
       this.cur.connectTime = Date.now() - this.tryStart;
       this.sendRequest();
@@ -247,6 +263,12 @@ export class ProxyRun {
         stream.pause();
         sock.once('drain', () => stream.resume());
       }
+    });
+    // the body reader gave up (client gone, broken chunked body): its status ends the request, the upstream is closed
+    stream.once('error', (e: Error & { status?: number }) => {
+      if (this.finished) return;
+      this.detach()?.destroy();
+      this.finalize(e.status ?? 400);
     });
     stream.once('end', () => {
       if (this.finished || this.conn?.sock !== sock) return;
@@ -626,6 +648,8 @@ export class ProxyRun {
   private send(chunk: Buffer): boolean {
     const r = this.r;
     const res = r.res;
+    // proxy_ignore_client_abort: the upstream is read to its end, what it sends goes nowhere
+    if (r.clientGone || res.destroyed) return true;
     if (this.raw) {
       r.bodyBytesSent += chunk.length;
       return r.conn.socket.write(chunk);
@@ -717,8 +741,18 @@ export class ProxyRun {
     this.release();
     this.finished = true;
     this.cleanup();
-    this.flush();
     const res = this.r.res;
+    if (!this.raw && this.pendingLen > 0 && !res.chunkedEncoding && !this.r.clientGone && this.r.ctx.gzipRatio === undefined) {
+      // head, body and end in one write
+      const chunk = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingLen);
+      this.pending = [];
+      this.pendingLen = 0;
+      this.r.bodyBytesSent += chunk.length;
+      res.end(chunk);
+      this.resolve(DONE);
+      return;
+    }
+    this.flush();
     if (this.raw) {
       // no response head: the connection's end is the answer's
       this.r.conn.socket.end();
