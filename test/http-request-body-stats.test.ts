@@ -17,7 +17,8 @@ let ndx: Running;
 
 const CONFIG = `events {}
 http {
-  access_log off;
+  log_format c '$request_uri $status $connections_active $connections_reading $connections_writing';
+  access_log logs/c.log c;
   server {
     listen 127.0.0.1:{PORT};
     location = /status { stub_status; }
@@ -33,6 +34,8 @@ afterAll(async () => {
   await stopPair(ngx, ndx);
 });
 
+const readLog = (run: Running): string[] => fs.readFileSync(path.join(run.dir, 'logs/c.log'), 'latin1').split('\n').filter((l) => l !== '');
+
 /** A connection that sent `bytes` and is left open; resolves once what it sent got its answer (if any). */
 function open(port: number, bytes: string, answers: boolean): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
@@ -45,13 +48,15 @@ function open(port: number, bytes: string, answers: boolean): Promise<net.Socket
   });
 }
 
-async function scene(run: { port: number }, halfHeads = 1): Promise<string> {
+async function scene(run: { port: number }, halfHeads = 1, dropping = 0): Promise<string> {
   const socks = [
     // accepted, nothing sent: waiting
     await open(run.port, '', false),
     // a keep-alive connection between requests: waiting
     await open(run.port, 'GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n', true),
   ];
+  // answered (405), the rest of its body still to come and be dropped: writing until then
+  for (let i = 0; i < dropping; i++) socks.push(await open(run.port, `POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n${'x'.repeat(1000)}`, true));
   // half a request head: reading
   for (let i = 0; i < halfHeads; i++) socks.push(await open(run.port, 'GET /index.html HTTP/1.1\r\nHost: x\r\nUser-Ag', false));
   try {
@@ -59,17 +64,40 @@ async function scene(run: { port: number }, halfHeads = 1): Promise<string> {
     return res.body.toString('latin1');
   } finally {
     for (const s of socks) s.destroy();
+    // the server sees them go before the next case counts
+    await new Promise((r) => setTimeout(r, 150));
   }
 }
 
 describe('stub_status Reading / Writing / Waiting', () => {
-  it('counts a half-read head as reading and idle connections as waiting, as nginx', async () => {
-    const want = await scene(ngx);
-    const got = await scene(ndx);
-    expect(want).toMatch(/Reading: 1 Writing: 1 Waiting: 2 /);
+  it('counts a half-read head as reading, a body being dropped as writing, idle connections as waiting, as nginx', async () => {
+    const want = await scene(ngx, 1, 1);
+    const got = await scene(ndx, 1, 1);
+    expect(want).toMatch(/Reading: 1 Writing: 2 Waiting: 2 /);
     // accepts and handled differ by the probe startNginx makes for the port: requests are compared
     const norm = (t: string): string => t.replace(/^ \d+ \d+ (\d+) $/m, ' A A $1 ');
     expect(norm(got)).toBe(norm(want));
+  });
+});
+
+describe('$connections_* while a request is logged', () => {
+  it('the request is off reading or writing, as nginx frees it before logging', async () => {
+    const before = [ngx, ndx].map((run) => readLog(run).length);
+    for (const run of [ngx, ndx]) {
+      const half = await open(run.port, 'GET /index.html HTTP/1.1\r\nHost: x\r\nUser-Ag', false);
+      // refused while its head is read (reading), answered (writing)
+      await rawRequest(run.port, 'GET /bad HTTP/1.1\r\nHost: x\r\nBad\x01: y\r\n\r\n');
+      await rawRequest(run.port, 'GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      await rawRequest(run.port, 'GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n');
+      // the keep-alive connection just dropped is gone first
+      await new Promise((r) => setTimeout(r, 100));
+      half.destroy();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const [want, got] = [ngx, ndx].map((run, i) => readLog(run).slice(before[i]));
+    // the half-sent head is logged too when its client goes (400)
+    expect(want).toHaveLength(4);
+    expect(got).toEqual(want);
   });
 });
 

@@ -201,6 +201,9 @@ async function linesSince(run: Running, name: string, from: number, n: number, m
   }
 }
 
+/** An error-log line's level and message, without time, pid, connection and what follows "client:". */
+const message = (l: string): string => l.replace(/^\S+ \S+ \[(\w+)\] \d+#\d+: \*\d+ /, '[$1] ').replace(/, client: .*/, '');
+
 /** Sends the pieces; what the client saw and what the logs say (error lines: level and message only). */
 async function run(target: Running, pieces: Piece[], opts: { idle?: number; shut?: boolean; requests?: number } = {}): Promise<Seen> {
   const a0 = logSize(target, 'access.log');
@@ -210,8 +213,7 @@ async function run(target: Running, pieces: Piece[], opts: { idle?: number; shut
   const responses = splitResponses(ex.data).map((r) => `${r.statusLine}\n${r.body.replace('<center>nodinx</center>', '<center>nginx</center>')}`);
   const access = await linesSince(target, 'access.log', a0, opts.requests ?? 1);
   await new Promise((r) => setTimeout(r, 50));
-  const errors = (await linesSince(target, 'error.log', e0, 0, 0))
-    .map((l) => l.replace(/^\S+ \S+ \[(\w+)\] \d+#\d+: \*\d+ /, '[$1] ').replace(/, client: .*/, ''))
+  const errors = (await linesSince(target, 'error.log', e0, 0, 0)).map(message)
     // the keep-alive close at the end of a session is not what is compared
     .filter((l) => !l.includes('closed keepalive connection') && !l.includes('open()'));
   return { responses, closed: ex.closed, access, errors };
@@ -304,6 +306,30 @@ describe('request bodies, read as nginx reads them', () => {
         expect(d.closed).toBe(g.closed);
         expect(d.access).toEqual(g.access);
         expect(d.errors).toEqual(g.errors);
+      });
+
+      it('client resetting mid-body: 400 in the access log and nginx\'s line', async () => {
+        const bytes = post(`/${mode}`, 'Content-Length: 10\r\n') + 'abc';
+        const seen: Seen[] = [];
+        for (const run of [ngx, ndx]) {
+          const a0 = logSize(run, 'access.log');
+          const e0 = logSize(run, 'error.log');
+          await new Promise<void>((resolve) => {
+            const s = net.connect(run.port, '127.0.0.1', () => {
+              s.write(bytes);
+              setTimeout(() => (s.resetAndDestroy(), resolve()), 150);
+            });
+            s.on('error', () => undefined);
+          });
+          const access = await linesSince(run, 'access.log', a0, 1);
+          const errors = (await linesSince(run, 'error.log', e0, 1)).map(message);
+          seen.push({ responses: [], closed: true, access, errors });
+        }
+        const [g, d] = seen;
+        expect(d.access).toEqual(g.access);
+        expect(d.access[0]).toMatch(/ 400 /);
+        expect(d.errors).toEqual(g.errors);
+        expect(d.errors[0]).toMatch(/^\[info\] recv\(\) failed \(104: Connection reset by peer\)/);
       });
 
       it('client closing mid-body: 400 in the access log and nginx\'s line', async () => {

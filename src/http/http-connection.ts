@@ -5,8 +5,8 @@ import { logRequest } from './http-context';
 import { runRequest } from './phases';
 import { Request, info, processRequest } from './request-line';
 import { HeadReader } from './request-head';
-import { setBodyControl, setBodyReader, bodyControl, type ReadBodyOptions, type RequestBody } from './request-body';
-import { NO_BODY, RequestBodyState, testExpect, type BodyHost } from './request-body-state';
+import { setBodyControl, setBodyReader, bodyControl } from './request-body';
+import { NO_BODY, RequestBodyState, discardBody, readBody, type BodyHost } from './request-body-state';
 import { requestLocConf, requestSrvConf } from './core-request-module';
 import { TRACE, type Trace } from './trace';
 
@@ -50,6 +50,7 @@ export class ClientConnection {
   private readonly bodyHost: BodyHost;
   private pipeline = false;
   private eof = false;
+  private reset = false;
 
   constructor(readonly c: HttpConnection, private readonly hooks: ConnectionHooks) {
     const socket = c.socket;
@@ -57,7 +58,7 @@ export class ClientConnection {
     socket.setNoDelay(true);
     socket.on('data', (d: Buffer) => this.onData(d));
     socket.on('end', () => this.onEnd());
-    socket.on('error', () => undefined);
+    socket.on('error', (e: NodeJS.ErrnoException) => (this.reset ||= e.code === 'ECONNRESET'));
     socket.on('close', () => this.onClose());
     socket.on('timeout', () => this.onSendTimeout());
     // what Node's HTTP server does for its responses: a full socket that drained wakes the writer
@@ -198,8 +199,8 @@ export class ClientConnection {
       }
     });
     setBodyControl(r, {
-      discard: (expectTested) => this.discard(r, expectTested),
-      read: (opts) => this.readBody(r, opts),
+      discard: (expectTested) => discardBody(r, r === this.r, this.body, expectTested),
+      read: (opts) => readBody(r, r === this.r, this.body, opts),
     });
     void runRequest(r, status);
   }
@@ -209,22 +210,6 @@ export class ClientConnection {
     if (n === 0) return;
     this.buf = this.buf.length === n ? EMPTY : this.buf.subarray(n);
     this.head.consumed(n);
-  }
-
-  /** ngx_http_read_client_request_body: once per request; a body already dropped reads as none. */
-  private readBody(r: Request, opts: ReadBodyOptions): Promise<RequestBody | number> {
-    const reading = r.ctx.bodyRead as Promise<RequestBody | number> | undefined;
-    if (reading) return reading;
-    if (r !== this.r || r.done || this.body?.started) return Promise.resolve(NO_BODY);
-    testExpect(r, this.c.socket, false);
-    return (r.ctx.bodyRead = this.body ? this.body.read(opts) : Promise.resolve(NO_BODY));
-  }
-
-  /** ngx_http_discard_request_body, with ngx_http_test_expect first. */
-  private discard(r: Request, expectTested: boolean): number | undefined {
-    if (r !== this.r || this.body?.started) return undefined;
-    testExpect(r, this.c.socket, expectTested);
-    return this.body?.discard();
   }
 
   /** ngx_http_free_request's log and the runtime's accounting. */
@@ -238,6 +223,14 @@ export class ClientConnection {
     } catch (e) {
       this.c.ctx.errorLog.log('alert', `access log failed: ${(e as Error).message}`);
     }
+    // a request whose connection goes on for it (a body to drop) counts till then
+    if (this.phase !== 'busy') this.statDone(r);
+  }
+
+  /** ngx_http_free_request's counters: nginx frees a request once its body was dropped. */
+  private statDone(r: Request | undefined): void {
+    if (!r?.done || r.statDone) return;
+    r.statDone = true;
     this.hooks.requestDone(this.c.ctx, r.statWriting);
   }
 
@@ -255,7 +248,7 @@ export class ClientConnection {
       r.lingeringClose = true;
       return this.finalizeConnection(r);
     }
-    if (this.body && !this.body.started) this.discard(r, true);
+    if (this.body && !this.body.started) discardBody(r, true, this.body, true);
     if (this.body) {
       // the rest of the body is read and dropped, lingering_timeout at a time
       this.phase = 'draining';
@@ -271,6 +264,8 @@ export class ClientConnection {
   private finalizeConnection(r: Request): void {
     const lc = requestLocConf(r.loc);
     const keepaliveTimeout = r.loc.keepaliveTimeout ?? 75000;
+    // nginx frees the request here: a connection kept alive or lingering is waiting
+    this.statDone(r);
     if (!this.hooks.closing && r.keepalive && !r.closeAfter && keepaliveTimeout > 0) return this.setKeepalive(keepaliveTimeout);
     if (lc.lingeringClose === 'always' || (lc.lingeringClose === 'on' && (r.lingeringClose || this.buf.length > 0 || this.pipeline))) {
       return this.lingeringClose(r);
@@ -319,6 +314,7 @@ export class ClientConnection {
 
   private close(now: boolean): void {
     this.phase = 'closed';
+    this.statDone(this.r);
     this.disarm();
     const unread = this.buf.length > 0;
     this.buf = EMPTY;
@@ -388,7 +384,7 @@ export class ClientConnection {
 
   private onClose(): void {
     this.disarm();
-    this.body?.reader?.closed(false);
+    this.body?.reader?.closed(this.reset ? 'reset' : undefined);
     const r = this.r;
     if (r && !r.done) {
       if (this.phase === 'head') r.status = 400;
@@ -396,5 +392,6 @@ export class ClientConnection {
       this.finish(r);
     }
     this.phase = 'closed';
+    this.statDone(r);
   }
 }

@@ -118,7 +118,7 @@ export class BodyReader implements ChunkSink {
       this.io.pause();
       return;
     }
-    if (this.eofSeen) return this.closed(true);
+    if (this.eofSeen) return this.closed('eof');
     this.io.arm(requestLocConf(this.r.loc).clientBodyTimeout, () => this.timedOut());
     this.io.resume();
   }
@@ -151,10 +151,12 @@ export class BodyReader implements ChunkSink {
     if (!this.full) this.feed();
   }
 
-  /** The connection is gone (reset, or closed under the request). */
-  closed(log: boolean): void {
+  /** The connection is gone: the end of input, a reset, or closed under the request. */
+  closed(how?: 'eof' | 'reset'): void {
     if (this.finished) return;
-    if (log) logError(this.r, 'info', 'client prematurely closed connection', this.action());
+    if (how === 'eof') logError(this.r, 'info', 'client prematurely closed connection', this.action());
+    // ngx_unix_recv: ngx_connection_error's level for ECONNRESET is info
+    if (how === 'reset') logError(this.r, 'info', 'recv() failed (104: Connection reset by peer)', this.action());
     this.terminate(400);
   }
 

@@ -47,6 +47,22 @@ export function testExpect(r: Request, socket: Socket, expectTested: boolean): v
   r.expectTested = true;
 }
 
+/** ngx_http_read_client_request_body: once per request; a body already dropped reads as none. */
+export function readBody(r: Request, current: boolean, body: RequestBodyState | undefined, opts: ReadBodyOptions): Promise<RequestBody | number> {
+  const reading = r.ctx.bodyRead as Promise<RequestBody | number> | undefined;
+  if (reading) return reading;
+  if (!current || r.done || body?.started) return Promise.resolve(NO_BODY);
+  testExpect(r, r.conn.socket, false);
+  return (r.ctx.bodyRead = body ? body.read(opts) : Promise.resolve(NO_BODY));
+}
+
+/** ngx_http_discard_request_body, with ngx_http_test_expect first (expectTested: no "100 Continue"). */
+export function discardBody(r: Request, current: boolean, body: RequestBodyState | undefined, expectTested: boolean): number | undefined {
+  if (!current || body?.started) return undefined;
+  testExpect(r, r.conn.socket, expectTested);
+  return body?.discard();
+}
+
 export class RequestBodyState {
   started = false;
   reader?: BodyReader;

@@ -163,10 +163,14 @@ export interface RequestBody {
   length: number;
   buffered?: Buffer[];
   /**
-   * Unbuffered mode: ends after the last byte; on a failure it is destroyed
-   * with a RequestBodyError whose status the handler finalizes with (the
-   * error line is already logged; 408 and 400-for-a-closed-connection have
-   * already closed the connection, as nginx terminates the request then).
+   * Unbuffered mode: handed out once the bytes that came with the head were
+   * decoded (a failure in them resolves to a status instead); ends after the
+   * last byte; on a failure it is destroyed with a RequestBodyError whose
+   * status the handler finalizes with (the error line is already logged;
+   * after 408 and 400-for-a-closed-connection the connection is already
+   * closed and the request marked clientGone, as nginx terminates it then).
+   * A consumer that destroys it stops the reading: the connection closes
+   * after the response, as nginx closes one whose body was not read.
    */
   stream?: Readable;
 }
@@ -176,8 +180,8 @@ export interface ReadBodyOptions {
   /** read it all before resolving (proxy_request_buffering on) */
   buffered: boolean;
   /**
-   * the error log's "while ..." for failures while reading: nginx's upstream
-   * says "sending request to upstream" for an unbuffered body; none for a buffered one
+   * the error log's "while ..." for failures once the stream was handed out:
+   * nginx's upstream says "sending request to upstream" for an unbuffered body
    */
   action?: string;
 }
@@ -198,8 +202,11 @@ export function setBodyReader(fn: typeof reader): void {
 
 /**
  * ngx_http_read_client_request_body: resolves to the body, or to a status to
- * finalize with (413 too large, 400 broken chunked body, 408 client_body_timeout,
- * 400 client gone) after logging nginx's error line.
+ * finalize with, after nginx's error-log line: 413 (a chunked body past
+ * client_max_body_size), 400 (a broken chunked body), 408 (client_body_timeout;
+ * no line, as nginx 1.22), 400 (the client closed: "client prematurely closed
+ * connection", info). "Expect: 100-continue" is answered first. Once per
+ * request: a second call gets the same promise.
  */
 export function readRequestBody(r: HttpRequest, opts: ReadBodyOptions): Promise<RequestBody | number> {
   if (!reader) throw new Error('request body reader not installed');

@@ -120,6 +120,8 @@ export class Request implements HttpRequest {
   expectTested = false;
   /** stub_status counts the request as writing, no more as reading */
   statWriting = false;
+  /** stub_status no longer counts it */
+  statDone = false;
   /** headers accepted so far (Debian's max_headers) */
   headerCount = 0;
   /** what the connection is doing, for error-log lines ("reading client request line") */

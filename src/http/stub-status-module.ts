@@ -62,12 +62,15 @@ export const STUB_STATUS = 'http_stub_status';
 
 /**
  * $connections_*: as nginx counts them when the variable is read. While a
- * finished request is logged, nginx has taken it off "writing" and its
- * connection is not "waiting" yet; nodinx counts it off after the log.
+ * finished request is logged, nginx has taken it off "reading" or "writing"
+ * (ngx_http_free_request) and its connection is not "waiting" yet; nodinx
+ * counts it off after the log.
  */
 const variable = (field: keyof StubCounters) => (r: HttpRequest): string => {
   const c = counters(r);
-  return String(field === 'writing' && r.done ? Math.max(0, c.writing - 1) : c[field]);
+  const stat = r as HttpRequest & { statWriting?: boolean; statDone?: boolean };
+  const counted = r.done && !stat.statDone ? (stat.statWriting ? 'writing' : 'reading') : undefined;
+  return String(field === counted ? Math.max(0, c[field] - 1) : c[field]);
 };
 
 export const stubStatusModule: Module & HttpModuleHooks = {
