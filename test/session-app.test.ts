@@ -120,6 +120,22 @@ describe('jvmRoute in non-sticky mode', () => {
   });
 });
 
+describe('one error hierarchy', () => {
+  test('name = class, a stable code, the memjs error kept as cause', async () => {
+    const { MemcachedError, SessionError } = await import('../src/session/errors');
+    const c = new MemjsClient('127.0.0.1', await freePort(), { timeout: 500 });
+    try {
+      const e = await c.get('k').then(() => undefined, (x: unknown) => x as InstanceType<typeof MemcachedError>);
+      expect(e).toBeInstanceOf(SessionError);
+      expect([e!.name, e!.code]).toEqual(['MemcachedError', 'MEMCACHED_UNAVAILABLE']);
+      expect(e!.message).toMatch(/^memcached 127\.0\.0\.1:\d+: get "k" failed: connect ECONNREFUSED/);
+      expect((e!.cause as NodeJS.ErrnoException).code).toBe('ECONNREFUSED');
+    } finally {
+      c.close();
+    }
+  });
+});
+
 describe('bad input: the request is still served, with a clear log line', () => {
   test('memcached down at start: sessions without a node, then a node once memcached is up', async () => {
     const port = await freePort();

@@ -328,6 +328,28 @@ describe.each(backends)('session store contract: %s', (_name, make) => {
     expect(await b.raw(node).get(`lock:${id}`)).toBeNull();
   });
 
+  test('sessionAttributeFilter: names that do not match are never persisted, and touching them is no change', async () => {
+    const m = manager({ sessionAttributeFilter: 'user|cart\\..*' });
+    const r = await m.begin('GET', '/', undefined, undefined);
+    const s = (await r.getSession())!;
+    s.setAttribute('user', 'ann');
+    s.setAttribute('cart.items', 2);
+    s.setAttribute('scratch', 'local only');
+    await r.end();
+    await m.flush();
+    const node = nodeIdOf(s.id)!;
+    const stored = (await b.raw(node).get(s.id))!;
+    expect(decodeSessionData(stored)!.attributes.toString()).toBe('{"user":"ann","cart.items":2}');
+    const r2 = await m.begin('GET', '/', undefined, s.id);
+    const s2 = (await r2.getSession())!;
+    expect(s2.getAttribute('scratch')).toBeUndefined();
+    s2.setAttribute('scratch', 'again');
+    expect(s2.attributesAccessed).toBe(false);
+    await r2.end();
+    await m.flush();
+    expect((await b.raw(node).get(s.id))!.equals(stored)).toBe(true);
+  });
+
   test('sticky: data only, TTL MII − idle + 60, no validity, backup or lock keys', async () => {
     const m = manager({ sticky: true, maxInactiveInterval: 600 });
     const { id } = await request(m, undefined, () => 1);

@@ -100,13 +100,19 @@ async function msmSessionsPlugin(app: FastifyInstance, o: MsmPluginOptions): Pro
   app.addHook('onSend', async (req, reply, payload) => {
     const r = req.msm;
     if (!r) return payload;
-    const { setCookie } = await r.end();
+    let setCookie: string | undefined;
+    try {
+      ({ setCookie } = await r.end());
+    } catch (e) {
+      // the response is ready: a store that fails must not turn it into a 500
+      manager.store.log('warn', `session not stored: ${(e as Error).message}`);
+    }
     if (setCookie !== undefined) appendSetCookie(reply, sessionCookie(cookieName, setCookie, contextPath, req.protocol === 'https'));
     return payload;
   });
   // a request that never reached onSend still gives back its share of the session
   const finish = async (req: FastifyRequest): Promise<void> => {
-    await req.msm?.end();
+    await req.msm?.end().catch((e: unknown) => manager.store.log('warn', `session not stored: ${(e as Error).message}`));
   };
   app.addHook('onResponse', finish);
   app.addHook('onRequestAbort', finish);
