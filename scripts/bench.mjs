@@ -272,10 +272,135 @@ async function benchGzip() {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
+/**
+ * Log writing (issue 7): 1e6 combined-format lines through nodinx's access
+ * log writer and through sonic-boom (pino's destination; pino itself only
+ * formats objects, and nginx's lines come formatted), unbuffered and with
+ * buffer=64k flush=1s, renaming the file and reopening half-way as
+ * logrotate does. Lines arrive 50 per event-loop turn, as from 50 busy
+ * connections. Each run is checked: every line once, in order, across the
+ * two files.
+ */
+async function benchLogWriters() {
+  const { LogFile } = require(path.join(ROOT, 'dist/http/log-file.js'));
+  const SonicBoom = require('sonic-boom');
+  const N = Number(process.env.BENCH_LOG_LINES ?? 1e6);
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'nodinx-bench-log-')));
+  const head = '127.0.0.1 - - [25/Nov/2026:11:07:20 +0000] "GET /index.html?page=';
+  const tail = ' HTTP/1.1" 200 615 "http://example.com/" "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)"\n';
+  const errors = [];
+  const writers = {
+    'nodinx': (file) => new LogFile(file, (m) => errors.push(m)),
+    'nodinx buffer=64k flush=1s': (file) => new LogFile(file, (m) => errors.push(m), 64 * 1024, 1000),
+    'sonic-boom': (file) => sonic(file, 0, 0, false),
+    'sonic-boom minLength=64k periodicFlush=1s': (file) => sonic(file, 64 * 1024, 1000, false),
+    'sonic-boom sync': (file) => sonic(file, 0, 0, true),
+    'sonic-boom sync minLength=64k periodicFlush=1s': (file) => sonic(file, 64 * 1024, 1000, true),
+  };
+  function sonic(file, minLength, periodicFlush, sync) {
+    const s = new SonicBoom({ dest: file, append: true, contentMode: 'buffer', minLength, maxWrite: 1024 * 1024, periodicFlush, sync, mkdir: false });
+    s.on('error', (e) => errors.push(e.message));
+    return {
+      write: (line) => s.write(Buffer.from(line, 'latin1')),
+      reopen: () => s.reopen(),
+      close: () => new Promise((resolve) => { s.once('close', resolve); s.end(); }),
+    };
+  }
+  async function run(make) {
+    const file = path.join(dir, 'access.log');
+    for (const f of [file, file + '.1']) fs.rmSync(f, { force: true });
+    const w = make(file);
+    await new Promise((r) => setTimeout(r, 50)); // an asynchronous open completes
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < N;) {
+      for (const end = Math.min(N, i + 50); i < end; i++) {
+        w.write(head + i + tail);
+        if (i === N / 2) {
+          fs.renameSync(file, file + '.1');
+          w.reopen();
+        }
+      }
+      await new Promise(setImmediate);
+    }
+    await w.close();
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    const text = fs.readFileSync(file + '.1', 'latin1') + fs.readFileSync(file, 'latin1');
+    const lines = text.split('\n');
+    lines.pop();
+    const ok = lines.length === N && lines.every((l, i) => l.startsWith(head + i + ' '));
+    if (!ok) throw new Error(`log bench: ${lines.length} lines of ${N}, or out of order`);
+    return ms;
+  }
+  const rows = [];
+  for (const [label, make] of Object.entries(writers)) {
+    const runs = [];
+    for (let k = 0; k < rounds; k++) runs.push(await run(make));
+    const ms = median(runs);
+    rows.push([label, ms.toFixed(0), ((N / ms) * 1000).toFixed(0)]);
+  }
+  if (errors.length) throw new Error(`log bench: ${errors[0]}`);
+  table(`Access log writers: ${N} lines, 50 per event-loop turn, rename + reopen half-way (median of ${rounds})`,
+    ['writer', 'ms', 'lines/s'], rows);
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * The same writer end to end: wrk -t1 -c50 on a 1 KiB static file, one
+ * process each, with access_log off, on, and buffer=64k flush=1s; rounds
+ * alternate, the median counts. What logging costs a request is the
+ * difference to "off": the bound on what any other writer could save.
+ */
+async function benchLogEndToEnd() {
+  if (spawnSync('wrk', ['--version']).error) {
+    console.log('\nAccess log end to end: skipped (wrk not installed)');
+    return;
+  }
+  const seconds = Number(process.env.BENCH_WRK_SECONDS ?? 3);
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'nodinx-bench-log-e2e-')));
+  fs.mkdirSync(path.join(dir, 'logs'));
+  fs.mkdirSync(path.join(dir, 'html'));
+  fs.writeFileSync(path.join(dir, 'html', '1k.bin'), Buffer.alloc(1024, 'x'));
+  const rows = [];
+  for (const [label, log] of [['off', 'access_log off;'], ['on', 'access_log logs/access.log;'], ['buffer=64k flush=1s', 'access_log logs/access.log combined buffer=64k flush=1s;']]) {
+    const port = await freePort();
+    const conf = path.join(dir, 'nginx.conf');
+    fs.writeFileSync(conf, `events { worker_connections 1024; }\nhttp {\n  ${log}\n  server { listen 127.0.0.1:${port}; location / { root html; } }\n}\n`);
+    const common = ['-p', dir + '/', '-e', path.join(dir, 'logs/error.log'), '-c', conf];
+    const servers = [['nodinx', process.execPath, [path.join(ROOT, 'bin/nodinx'), ...common, '-g', 'daemon off; master_process off;']]];
+    if (haveNginx) servers.push(['nginx', NGINX, [...common, '-g', `daemon off; master_process off; pid ${dir}/nginx.pid;`]]);
+    const runs = { nodinx: [], nginx: [] };
+    for (let k = 0; k < rounds; k++) {
+      for (const [who, cmd, args] of servers) {
+        const child = await started(cmd, args, port);
+        try {
+          wrk(`http://127.0.0.1:${port}/1k.bin`, 1);
+          runs[who].push(wrk(`http://127.0.0.1:${port}/1k.bin`, seconds).rps);
+        } finally {
+          await stopped(child);
+        }
+        fs.rmSync(path.join(dir, 'logs/access.log'), { force: true });
+      }
+    }
+    const a = median(runs.nodinx), b = runs.nginx.length ? median(runs.nginx) : NaN;
+    rows.push([label, a.toFixed(0), Number.isNaN(b) ? '-' : b.toFixed(0)]);
+  }
+  const off = Number(rows[0][1]);
+  for (const r of rows) r.push(((1 - Number(r[1]) / off) * 100).toFixed(1) + ' %');
+  table(`Access log end to end: 1 KiB file, wrk -t1 -c50 -d${seconds}s, one process each (median of ${rounds})`,
+    ['access_log', 'nodinx req/s', 'nginx req/s', 'nodinx cost vs off'], rows);
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
 if (!fs.existsSync(path.join(ROOT, 'dist/conf/load.js'))) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'inherit' });
-// BENCH_ONLY=static (or startup, config, gzip) runs one section
+// BENCH_ONLY=static (or startup, config, gzip, log) runs one section
 const only = process.env.BENCH_ONLY;
 if (!only || only === 'startup') await benchStartup();
 if (!only || only === 'config') benchConfigLoad();
 if (!only || only === 'static') await benchStatic();
 if (!only || only === 'gzip') await benchGzip();
+if (!only || only === 'log') {
+  await benchLogWriters();
+  await benchLogEndToEnd();
+}
