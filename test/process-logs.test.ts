@@ -205,3 +205,66 @@ describe('-s with a pid file that names no process, is missing, or holds no numb
     }
   }
 });
+
+describe('buffer= under reopen and exit, with a master and a worker', () => {
+  let t: Record<Who, { dir: string; port: number }>;
+  const children: ChildProcess[] = [];
+
+  afterAll(async () => {
+    for (const c of children) {
+      if (c.exitCode === null && c.pid && alive(c.pid)) {
+        c.kill('SIGKILL');
+        await new Promise((r) => c.once('exit', r));
+      }
+    }
+    if (t) cleanup(t);
+  });
+
+  const get = async (port: number, uri: string): Promise<void> => {
+    const res = await rawRequest(port, `GET ${uri} HTTP/1.0\r\n\r\n`);
+    expect(res.status).toBe(200);
+  };
+
+  it('lines wait in the buffer, go to the old file at reopen and out at exit: none lost, none twice', async () => {
+    t = await trees('logs-buffer', `pid logs/nginx.pid;\nworker_processes 1;\nevents {}\n` +
+      `http { access_log logs/access.log combined buffer=64k flush=1h; server { listen 127.0.0.1:{PORT}; root html; } }\n`);
+    const got: Record<string, unknown>[] = [];
+    for (const who of WHO) {
+      const { dir, port } = t[who];
+      const log = path.join(dir, 'logs/access.log');
+      const [cmd, args] = command(who, dir, ['-g', 'daemon off;']);
+      const child = spawn(cmd, args, { stdio: 'ignore' });
+      children.push(child);
+      await waitForPort(port);
+      await waitFor(() => fs.existsSync(path.join(dir, 'logs/nginx.pid')));
+      const signal = (sig: string): void => {
+        const [scmd, sargs] = command(who, dir, ['-s', sig]);
+        expect(run(scmd, sargs).status).toBe(0);
+      };
+      for (let i = 0; i < 20; i++) await get(port, `/index.html?before=${i}`);
+      // flush=1h: nothing written yet
+      const waited = fs.statSync(log).size;
+      fs.renameSync(log, `${log}.0`);
+      signal('reopen');
+      await waitFor(() => fs.existsSync(log) && readLog(dir, 'logs/access.log.0').split('\n').length > 20);
+      // four clients busy while the log is rotated three more times
+      const clients = [0, 1, 2, 3].map(async (c) => {
+        for (let i = 0; i < 40; i++) await get(port, `/index.html?c=${c}&i=${i}`);
+      });
+      for (let k = 1; k <= 3; k++) {
+        await new Promise((r) => setTimeout(r, 50));
+        fs.renameSync(log, `${log}.${k}`);
+        signal('reopen');
+        await waitFor(() => fs.existsSync(log));
+      }
+      await Promise.all(clients);
+      signal('quit');
+      await new Promise((r) => (child.exitCode === null ? child.once('exit', r) : r(undefined)));
+      const uris = ['.0', '.1', '.2', '.3', ''].flatMap((s) => readLog(dir, `logs/access.log${s}`).split('\n').filter((l) => l))
+        .map((l) => /"GET (\S+) HTTP/.exec(l)?.[1]);
+      got.push({ waited, before: uris.filter((u) => u?.includes('before=')).length, total: uris.length, distinct: new Set(uris).size });
+    }
+    expect(got[0]).toEqual({ waited: 0, before: 20, total: 180, distinct: 180 });
+    expect(got[1]).toEqual(got[0]);
+  });
+});
