@@ -285,6 +285,7 @@ async function benchLogWriters() {
   const { LogFile } = require(path.join(ROOT, 'dist/http/log-file.js'));
   const SonicBoom = require('sonic-boom');
   const N = Number(process.env.BENCH_LOG_LINES ?? 1e6);
+  if (N === 0) return; // BENCH_LOG_LINES=0: the end-to-end part only
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'nodinx-bench-log-')));
   const head = '127.0.0.1 - - [25/Nov/2026:11:07:20 +0000] "GET /index.html?page=';
@@ -332,13 +333,13 @@ async function benchLogWriters() {
     if (!ok) throw new Error(`log bench: ${lines.length} lines of ${N}, or out of order`);
     return ms;
   }
-  const rows = [];
-  for (const [label, make] of Object.entries(writers)) {
-    const runs = [];
-    for (let k = 0; k < rounds; k++) runs.push(await run(make));
-    const ms = median(runs);
-    rows.push([label, ms.toFixed(0), ((N / ms) * 1000).toFixed(0)]);
-  }
+  // rounds alternate the writers, so load from elsewhere falls on all
+  const runs = Object.fromEntries(Object.keys(writers).map((k) => [k, []]));
+  for (let k = 0; k < rounds; k++) for (const [label, make] of Object.entries(writers)) runs[label].push(await run(make));
+  const rows = Object.entries(runs).map(([label, xs]) => {
+    const ms = median(xs);
+    return [label, ms.toFixed(0), ((N / ms) * 1000).toFixed(0)];
+  });
   if (errors.length) throw new Error(`log bench: ${errors[0]}`);
   table(`Access log writers: ${N} lines, 50 per event-loop turn, rename + reopen half-way (median of ${rounds})`,
     ['writer', 'ms', 'lines/s'], rows);
@@ -346,10 +347,11 @@ async function benchLogWriters() {
 }
 
 /**
- * The same writer end to end: wrk -t1 -c50 on a 1 KiB static file, one
- * process each, with access_log off, on, and buffer=64k flush=1s; rounds
- * alternate, the median counts. What logging costs a request is the
- * difference to "off": the bound on what any other writer could save.
+ * The writers end to end: wrk -t1 -c50 on a 1 KiB static file, one
+ * process each, with access_log off, on, and buffer=64k flush=1s: nodinx,
+ * nodinx with sonic-boom as its access-log writer (preloaded by
+ * scripts/bench-sonic-log.cjs) and nginx; rounds alternate, the median
+ * counts. What logging costs a request is the difference to "off".
  */
 async function benchLogEndToEnd() {
   if (spawnSync('wrk', ['--version']).error) {
@@ -368,9 +370,11 @@ async function benchLogEndToEnd() {
     const conf = path.join(dir, 'nginx.conf');
     fs.writeFileSync(conf, `events { worker_connections 1024; }\nhttp {\n  ${log}\n  server { listen 127.0.0.1:${port}; location / { root html; } }\n}\n`);
     const common = ['-p', dir + '/', '-e', path.join(dir, 'logs/error.log'), '-c', conf];
-    const servers = [['nodinx', process.execPath, [path.join(ROOT, 'bin/nodinx'), ...common, '-g', 'daemon off; master_process off;']]];
+    const nodinx = [path.join(ROOT, 'bin/nodinx'), ...common, '-g', 'daemon off; master_process off;'];
+    const servers = [['nodinx', process.execPath, nodinx]];
+    if (label !== 'off') servers.push(['sonic', process.execPath, ['-r', path.join(ROOT, 'scripts/bench-sonic-log.cjs'), ...nodinx]]);
     if (haveNginx) servers.push(['nginx', NGINX, [...common, '-g', `daemon off; master_process off; pid ${dir}/nginx.pid;`]]);
-    const runs = { nodinx: [], nginx: [] };
+    const runs = { nodinx: [], sonic: [], nginx: [] };
     for (let k = 0; k < rounds; k++) {
       for (const [who, cmd, args] of servers) {
         const child = await started(cmd, args, port);
@@ -383,13 +387,13 @@ async function benchLogEndToEnd() {
         fs.rmSync(path.join(dir, 'logs/access.log'), { force: true });
       }
     }
-    const a = median(runs.nodinx), b = runs.nginx.length ? median(runs.nginx) : NaN;
-    rows.push([label, a.toFixed(0), Number.isNaN(b) ? '-' : b.toFixed(0)]);
+    const fig = (xs) => (xs.length ? median(xs).toFixed(0) : '-');
+    rows.push([label, fig(runs.nodinx), fig(runs.sonic), fig(runs.nginx)]);
   }
   const off = Number(rows[0][1]);
-  for (const r of rows) r.push(((1 - Number(r[1]) / off) * 100).toFixed(1) + ' %');
-  table(`Access log end to end: 1 KiB file, wrk -t1 -c50 -d${seconds}s, one process each (median of ${rounds})`,
-    ['access_log', 'nodinx req/s', 'nginx req/s', 'nodinx cost vs off'], rows);
+  for (const r of rows) r.push(((1 - Number(r[1]) / off) * 100).toFixed(1) + ' %', r[2] === '-' ? '-' : (Number(r[1]) / Number(r[2])).toFixed(2));
+  table(`Access log end to end: 1 KiB file, wrk -t1 -c50 -d${seconds}s, one process each, rounds alternate (median of ${rounds})`,
+    ['access_log', 'nodinx req/s', 'nodinx with sonic-boom req/s', 'nginx req/s', 'nodinx cost vs off', 'nodinx / sonic-boom'], rows);
   fs.rmSync(dir, { recursive: true, force: true });
 }
 

@@ -82,12 +82,15 @@ export function jsonLine(level: LogLevel, message: string, ctx: ErrorContext | u
   return JSON.stringify(record) + '\n';
 }
 
+/** What follows "pid#tid: " in nginx's line: "*N message, client: …". */
+export function messageText(message: string, ctx: ErrorContext | undefined): string {
+  if (!ctx) return message;
+  return (ctx.connection !== undefined ? `*${ctx.connection} ` : '') + message + contextText(ctx);
+}
+
 /** The nginx line, cut as nginx cuts it: NGX_MAX_ERROR_STR (2048) bytes, the line feed included. */
 export function textLine(level: LogLevel, message: string, ctx: ErrorContext | undefined, time = new Date()): string {
-  let line = `${errorLogTime(time)} [${level}] ${process.pid}#${process.pid}: `;
-  if (ctx?.connection !== undefined) line += `*${ctx.connection} `;
-  line += message;
-  if (ctx) line += contextText(ctx);
+  let line = `${errorLogTime(time)} [${level}] ${process.pid}#${process.pid}: ${messageText(message, ctx)}`;
   if (line.length > MAX_ERROR_STR - 1) line = line.slice(0, MAX_ERROR_STR - 1);
   return line + '\n';
 }
