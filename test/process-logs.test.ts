@@ -182,6 +182,28 @@ describe('a full disk: access_log /dev/full', () => {
   });
 });
 
+describe('a log named by variables that cannot be opened', () => {
+  let ngx: Running | undefined;
+  let ndx: Running | undefined;
+  afterAll(() => stopPair(ngx, ndx));
+
+  it('requests are served; crit for each request and log, in the request\'s context, as nginx', async () => {
+    [ngx, ndx] = await startPair('logs-var', { 'html/index.html': 'hello\n', 'afile': 'x' },
+      'events {}\nhttp { access_log nodir/$host.log; access_log afile/$host.log; server { listen 127.0.0.1:{PORT}; root html; } }\n');
+    const got = [];
+    for (const s of [ngx, ndx]) {
+      for (let i = 0; i < 2; i++) {
+        const res = await rawRequest(s.port, `GET /?${i} HTTP/1.1\r\nHost: h${i}\r\nConnection: close\r\n\r\n`);
+        expect(res.status).toBe(200);
+      }
+      got.push(normLog(await readLines(path.join(s.dir, 'logs/error.log'), 4), s));
+    }
+    expect(got[0]).toHaveLength(4);
+    expect(got[0][0]).toBe('[crit] open() "{dir}/nodir/h0.log" failed (2: No such file or directory) while logging request, client: 127.0.0.1, server: , request: "GET /?0 HTTP/1.1", host: "h0"');
+    expect(got[1]).toEqual(got[0]);
+  });
+});
+
 describe('-s with a pid file that names no process, is missing, or holds no number', () => {
   const states: Array<[string, string | undefined]> = [['stale', '4194000\n'], ['missing', undefined], ['not a number', 'junk\n'], ['empty', '']];
   for (const [state, content] of states) {

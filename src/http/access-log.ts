@@ -87,6 +87,8 @@ export function formatLine(format: LogFormat, r: HttpRequest): string {
 /** Every access log of a cycle, by path; files stay open until reopen/close. */
 export class AccessLogs {
   private readonly files = new Map<string, LogFile>();
+  /** paths that came from variables */
+  private readonly named = new Set<string>();
   private sweep?: NodeJS.Timeout;
 
   constructor(private readonly onError: LogErrorSink) {}
@@ -109,7 +111,10 @@ export class AccessLogs {
     if (!f) {
       f = new LogFile(path, this.onError, log.buffer ?? 0, log.flush ?? 0, log.gzip ?? 0);
       this.files.set(path, f);
-      if (!log.path.isStatic) this.startSweep();
+      if (!log.path.isStatic) {
+        this.named.add(path);
+        this.startSweep();
+      }
     }
     return f;
   }
@@ -123,6 +128,7 @@ export class AccessLogs {
         if (now - f.lastUse > 60000) {
           f.close();
           this.files.delete(path);
+          this.named.delete(path);
         }
       }
     }, 10000);
@@ -131,12 +137,21 @@ export class AccessLogs {
 
   /** Opens every log whose path is fixed, as nginx does at startup (creating the files). */
   openStatic(logs: Iterable<AccessLog>): void {
-    for (const log of logs) if (log.path.isStatic) this.file(log.path.source, log);
+    for (const log of logs) if (log.path.isStatic) this.file(log.path.source, log).open();
   }
 
-  /** USR1: each file by its name again; one that cannot be opened keeps its old file, and says why. */
+  /**
+   * USR1: each file by its name again; one that cannot be opened keeps its
+   * old file, and says why. Files named by variables, which nginx opens per
+   * request, are closed: the next request opens them by name.
+   */
   reopen(): void {
-    for (const f of this.files.values()) {
+    for (const [path, f] of this.files) {
+      if (this.named.has(path)) {
+        f.close();
+        this.files.delete(path);
+        continue;
+      }
       const failure = f.reopen();
       if (failure) this.onError(failure, 'emerg');
     }

@@ -73,5 +73,5 @@ export function logRequest(r: HttpRequest): void {
   if (!loc) return;
   const conf = loc.confs[LOG] as LogLocConf | undefined;
   if (!conf?.logs || conf.off) return;
-  r.conn.ctx.accessLogs.log(r, conf.logs, (message) => logError(r, 'alert', message, 'logging request'));
+  r.conn.ctx.accessLogs.log(r, conf.logs, (message, level = 'alert') => logError(r, level, message, 'logging request'));
 }

@@ -10,7 +10,7 @@ import * as zlib from 'node:zlib';
 // (nginx: one per request): 50 busy connections cost one system call, not 50.
 // scripts/bench.mjs (BENCH_ONLY=log) measures this against sonic-boom.
 
-export type LogErrorSink = (message: string, level?: 'emerg' | 'alert') => void;
+export type LogErrorSink = (message: string, level?: 'emerg' | 'alert' | 'crit') => void;
 
 export class LogFile {
   private fd = -1;
@@ -32,17 +32,22 @@ export class LogFile {
     private readonly buffer = 0,
     private readonly flushMs = 0,
     private readonly gzip = 0,
-  ) {
-    this.open();
-  }
+  ) {}
 
-  private open(): boolean {
+  /**
+   * Opens the file unless it is open. A log with a fixed name is opened at
+   * start (where failing stops the start); one with variables in its name
+   * when a request first names it, failing as ngx_http_log_script_write
+   * does: crit, in that request's context, the line dropped, the next
+   * request trying again.
+   */
+  open(onError: LogErrorSink = this.onError, level?: 'crit'): boolean {
     if (this.fd >= 0) return true;
     try {
       this.fd = fs.openSync(Buffer.from(this.path, 'latin1'), 'a', 0o644);
       return true;
     } catch (e) {
-      this.onError(`open() "${this.path}" failed (${errText(e)})`);
+      onError(`open() "${this.path}" failed (${errText(e)})`, level);
       return false;
     }
   }
@@ -50,6 +55,7 @@ export class LogFile {
   /** ngx_http_log_handler for one log: `line` ends with its line feed; onError gets the request's context. */
   write(line: string, onError: LogErrorSink = this.onError): void {
     this.lastUse = Date.now();
+    if (this.fd < 0 && !this.open(onError, 'crit')) return;
     const len = line.length;
     if (this.buffer > 0) {
       if (len > this.buffer - this.pos) this.flush();
@@ -107,8 +113,7 @@ export class LogFile {
   /** ngx_http_log_write: a failure is logged at most once a minute per file; a full disk is not retried within its second. */
   private writeOut(data: Buffer, onError: LogErrorSink): void {
     const now = Math.floor(Date.now() / 1000);
-    if (now === this.diskFullTime) return;
-    if (!this.open()) return;
+    if (now === this.diskFullTime || this.fd < 0) return;
     let n: number;
     try {
       n = fs.writeSync(this.fd, data);
