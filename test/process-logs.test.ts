@@ -182,6 +182,32 @@ describe('a full disk: access_log /dev/full', () => {
   });
 });
 
+describe('a full disk under buffer=: access_log /dev/full buffer=190 flush=1s', () => {
+  let ngx: Running | undefined;
+  let ndx: Running | undefined;
+  afterAll(() => stopPair(ngx, ndx));
+
+  it('the line that overflows the buffer alerts in its request\'s context, the flush= write without one, as nginx', async () => {
+    [ngx, ndx] = await startPair('logs-full-buf', { 'html/index.html': 'hello\n' },
+      'events {}\nhttp { access_log /dev/full combined buffer=190 flush=1s; server { listen 127.0.0.1:{PORT}; root html; } }\n');
+    const got = [];
+    for (const s of [ngx, ndx]) {
+      // the first line fits in the buffer, the second does not as nginx measures it (20 bytes for $status and $body_bytes_sent)
+      for (let i = 0; i < 2; i++) {
+        const res = await rawRequest(s.port, `GET /index.html?${i} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+        expect(res.status).toBe(200);
+      }
+      got.push(normLog(await readLines(path.join(s.dir, 'logs/error.log'), 2, 5000), s));
+    }
+    expect(got[0]).toEqual([
+      '[alert] write() to "/dev/full" failed (28: No space left on device) while logging request, client: 127.0.0.1, server: , request: "GET /index.html?1 HTTP/1.1", host: "localhost"',
+      expect.stringMatching(/^\d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d \[alert\] \d+#\d+: write\(\) to "\/dev\/full" failed \(28: No space left on device\)$/),
+    ]);
+    expect(got[1].map((l) => l.replace(/^[\d/: ]+\[/, '[').replace(/\d+#\d+/, 'PID')))
+      .toEqual(got[0].map((l) => l.replace(/^[\d/: ]+\[/, '[').replace(/\d+#\d+/, 'PID')));
+  });
+});
+
 describe('a log named by variables that cannot be opened', () => {
   let ngx: Running | undefined;
   let ndx: Running | undefined;

@@ -54,29 +54,54 @@ export function escapeJson(s: string): string {
 
 /** Config text is UTF-8 read into JS strings; lines are bytes, one char each. */
 
-const compiled = new WeakMap<LogFormat, { ops: Op[]; escape: LogEscape }>();
+/**
+ * ngx_http_log_vars: the variables nginx's log module writes itself and
+ * reserves a fixed length for when it measures a line against the space
+ * left in a `buffer=` (NGX_INT_T_LEN, NGX_OFF_T_LEN… are 20 on 64 bits).
+ */
+const RESERVED: Record<string, number> = {
+  pipe: 1, time_local: 26, time_iso8601: 25, msec: 24, request_time: 24,
+  status: 20, bytes_sent: 20, body_bytes_sent: 20, request_length: 20,
+};
 
-function compileFormat(format: LogFormat): { ops: Op[]; escape: LogEscape } {
+interface CompiledFormat {
+  ops: Op[];
+  escape: LogEscape;
+  /** per op, the length nginx reserves for it, 0 for its actual length */
+  reserved: number[];
+}
+
+const compiled = new WeakMap<LogFormat, CompiledFormat>();
+
+function compileFormat(format: LogFormat): CompiledFormat {
   let c = compiled.get(format);
   if (!c) {
     const t = format.template as Template & { parts: Op[] };
     t.bind();
-    c = { ops: t.parts.slice(), escape: format.escape };
+    const ops = t.parts.slice();
+    const reserved = ops.map((op) => (typeof op === 'string' || op.capture !== undefined ? 0 : RESERVED[op.name] ?? 0));
+    c = { ops, escape: format.escape, reserved };
     compiled.set(format, c);
   }
   return c;
 }
 
+/** What the last formatLine's line would measure, less its length, as nginx measures it for `buffer=`. */
+let lineReserve = 0;
+
 /** One log line (without the newline) for a request. */
 export function formatLine(format: LogFormat, r: HttpRequest): string {
-  const { ops, escape } = compileFormat(format);
+  const { ops, escape, reserved } = compileFormat(format);
   let line = '';
-  for (const op of ops) {
+  lineReserve = 0;
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i];
     if (typeof op === 'string') {
       line += op;
       continue;
     }
     const v = op.capture !== undefined ? r.captures?.[op.capture] : op.get?.(r, op.name);
+    if (reserved[i] > 0) lineReserve += reserved[i] - (v ?? '-').length;
     if (escape === 'default') line += v === undefined ? '-' : escapeDefault(v);
     else if (escape === 'json') line += v === undefined ? '' : escapeJson(v);
     else line += v ?? '';
@@ -102,7 +127,8 @@ export class AccessLogs {
         if (v === '' || v === '0') continue;
       }
       const path = log.path.isStatic ? log.path.source : log.path.run(r);
-      this.file(path, log).write(formatLine(log.format, r) + '\n', onError);
+      const line = formatLine(log.format, r) + '\n';
+      this.file(path, log).write(line, onError, lineReserve);
     }
   }
 

@@ -52,13 +52,20 @@ export class LogFile {
     }
   }
 
-  /** ngx_http_log_handler for one log: `line` ends with its line feed; onError gets the request's context. */
-  write(line: string, onError: LogErrorSink = this.onError): void {
-    this.lastUse = Date.now();
+  /**
+   * ngx_http_log_handler for one log: `line` ends with its line feed;
+   * onError gets the request's context; `reserve` is what nginx counts
+   * beyond the line's length when it decides whether the line fits.
+   */
+  write(line: string, onError: LogErrorSink = this.onError, reserve = 0): void {
+    const now = Date.now();
+    this.lastUse = now;
+    // a full disk: nginx skips the log for the rest of the second (slow to fail on some file systems)
+    if (Math.floor(now / 1000) === this.diskFullTime) return;
     if (this.fd < 0 && !this.open(onError, 'crit')) return;
-    const len = line.length;
+    const len = line.length + reserve;
     if (this.buffer > 0) {
-      if (len > this.buffer - this.pos) this.flush();
+      if (len > this.buffer - this.pos) this.writeBuffer(onError);
       if (len <= this.buffer - this.pos) {
         this.buf ??= Buffer.allocUnsafe(this.buffer);
         if (this.pos === 0 && this.flushMs > 0) this.armFlush();
@@ -93,7 +100,25 @@ export class LogFile {
     this.timer.unref();
   }
 
-  /** ngx_http_log_flush: what the buffer (or this turn) holds, now. */
+  /** The buffer's content, a gzip member of its own when gzip= (nginx compresses each write on its own). */
+  private takeBuffer(): Buffer | undefined {
+    if (this.pos === 0 || !this.buf) return undefined;
+    const data = this.buf.subarray(0, this.pos);
+    this.pos = 0;
+    return this.gzip ? zlib.gzipSync(data, { level: this.gzip }) : data;
+  }
+
+  /** A full buffer, written for the request whose line does not fit: ngx_http_log_write's rules. */
+  private writeBuffer(onError: LogErrorSink): void {
+    const data = this.takeBuffer();
+    if (data) this.writeOut(data, onError);
+  }
+
+  /**
+   * ngx_http_log_flush (flush= timer, reopen, exit): what the buffer holds,
+   * now; a failure is logged every time, with no request's context. This
+   * turn's unbuffered lines go out first.
+   */
   flush(): void {
     if (this.turnScheduled) {
       clearImmediate(this.turnScheduled);
@@ -103,17 +128,20 @@ export class LogFile {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    if (this.pos === 0 || !this.buf) return;
-    const data = this.buf.subarray(0, this.pos);
-    this.pos = 0;
-    // a gzip member per buffer, as nginx compresses each flush on its own
-    this.writeOut(this.gzip ? zlib.gzipSync(data, { level: this.gzip }) : data, this.onError);
+    const data = this.takeBuffer();
+    if (!data || this.fd < 0) return;
+    try {
+      const n = fs.writeSync(this.fd, data);
+      if (n !== data.length) this.onError(`write() to "${this.path}" was incomplete: ${n} of ${data.length}`);
+    } catch (e) {
+      this.onError(`write() to "${this.path}" failed (${errText(e)})`);
+    }
   }
 
-  /** ngx_http_log_write: a failure is logged at most once a minute per file; a full disk is not retried within its second. */
+  /** ngx_http_log_write: a failure is logged at most once a minute per file, in the request's context. */
   private writeOut(data: Buffer, onError: LogErrorSink): void {
     const now = Math.floor(Date.now() / 1000);
-    if (now === this.diskFullTime || this.fd < 0) return;
+    if (this.fd < 0) return;
     let n: number;
     try {
       n = fs.writeSync(this.fd, data);
