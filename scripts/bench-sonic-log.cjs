@@ -15,6 +15,9 @@ class SonicLogFile {
     });
     this.s.on('error', (e) => onError(`write() to "${file}" failed (${e.message})`));
   }
+  open() {
+    return true; // sonic-boom opens the file itself
+  }
   write(line) {
     this.lastUse = Date.now();
     this.s.write(Buffer.from(line, 'latin1'));

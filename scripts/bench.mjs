@@ -278,8 +278,9 @@ async function benchGzip() {
  * formats objects, and nginx's lines come formatted), unbuffered and with
  * buffer=64k flush=1s, renaming the file and reopening half-way as
  * logrotate does. Lines arrive 50 per event-loop turn, as from 50 busy
- * connections. Each run is checked: every line once, in order, across the
- * two files.
+ * connections, then (a tenth as many) one per turn, the worst case for a
+ * writer that writes once a turn. Each run is checked: every line once, in
+ * order, across the two files.
  */
 async function benchLogWriters() {
   const { LogFile } = require(path.join(ROOT, 'dist/http/log-file.js'));
@@ -308,16 +309,16 @@ async function benchLogWriters() {
       close: () => new Promise((resolve) => { s.once('close', resolve); s.end(); }),
     };
   }
-  async function run(make) {
+  async function run(make, N, perTurn) {
     const file = path.join(dir, 'access.log');
     for (const f of [file, file + '.1']) fs.rmSync(f, { force: true });
     const w = make(file);
     await new Promise((r) => setTimeout(r, 50)); // an asynchronous open completes
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < N;) {
-      for (const end = Math.min(N, i + 50); i < end; i++) {
+      for (const end = Math.min(N, i + perTurn); i < end; i++) {
         w.write(head + i + tail);
-        if (i === N / 2) {
+        if (i === Math.floor(N / 2)) {
           fs.renameSync(file, file + '.1');
           w.reopen();
         }
@@ -334,16 +335,26 @@ async function benchLogWriters() {
     return ms;
   }
   // rounds alternate the writers, so load from elsewhere falls on all
-  const runs = Object.fromEntries(Object.keys(writers).map((k) => [k, []]));
-  for (let k = 0; k < rounds; k++) for (const [label, make] of Object.entries(writers)) runs[label].push(await run(make));
-  const rows = Object.entries(runs).map(([label, xs]) => {
-    const ms = median(xs);
-    return [label, ms.toFixed(0), ((N / ms) * 1000).toFixed(0)];
-  });
-  if (errors.length) throw new Error(`log bench: ${errors[0]}`);
-  table(`Access log writers: ${N} lines, 50 per event-loop turn, rename + reopen half-way (median of ${rounds})`,
-    ['writer', 'ms', 'lines/s'], rows);
+  for (const [perTurn, lines, only] of [[50, N, undefined], [1, Math.floor(N / 10), ['nodinx', 'sonic-boom']]]) {
+    const chosen = Object.entries(writers).filter(([label]) => !only || only.includes(label));
+    const runs = Object.fromEntries(chosen.map(([k]) => [k, []]));
+    for (let k = 0; k < rounds; k++) for (const [label, make] of chosen) runs[label].push(await run(make, lines, perTurn));
+    const rows = Object.entries(runs).map(([label, xs]) => {
+      const ms = median(xs);
+      return [label, ms.toFixed(0), ((lines / ms) * 1000).toFixed(0)];
+    });
+    if (errors.length) throw new Error(`log bench: ${errors[0]}`);
+    table(`Access log writers: ${lines} lines, ${perTurn} per event-loop turn, rename + reopen half-way (median of ${rounds})`,
+      ['writer', 'ms', 'lines/s'], rows);
+  }
   fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** A process's user + system CPU time in clock ticks (1/100 s), from /proc. */
+function cpuTicks(pid) {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]);
 }
 
 /**
@@ -364,36 +375,43 @@ async function benchLogEndToEnd() {
   fs.mkdirSync(path.join(dir, 'logs'));
   fs.mkdirSync(path.join(dir, 'html'));
   fs.writeFileSync(path.join(dir, 'html', '1k.bin'), Buffer.alloc(1024, 'x'));
-  const rows = [];
+  // every (config, server) pair runs once a round, so the machine's other load falls on all alike
+  const cases = [];
   for (const [label, log] of [['off', 'access_log off;'], ['on', 'access_log logs/access.log;'], ['buffer=64k flush=1s', 'access_log logs/access.log combined buffer=64k flush=1s;']]) {
     const port = await freePort();
-    const conf = path.join(dir, 'nginx.conf');
+    const conf = path.join(dir, `${label.replace(/\W/g, '')}.conf`);
     fs.writeFileSync(conf, `events { worker_connections 1024; }\nhttp {\n  ${log}\n  server { listen 127.0.0.1:${port}; location / { root html; } }\n}\n`);
     const common = ['-p', dir + '/', '-e', path.join(dir, 'logs/error.log'), '-c', conf];
     const nodinx = [path.join(ROOT, 'bin/nodinx'), ...common, '-g', 'daemon off; master_process off;'];
-    const servers = [['nodinx', process.execPath, nodinx]];
-    if (label !== 'off') servers.push(['sonic', process.execPath, ['-r', path.join(ROOT, 'scripts/bench-sonic-log.cjs'), ...nodinx]]);
-    if (haveNginx) servers.push(['nginx', NGINX, [...common, '-g', `daemon off; master_process off; pid ${dir}/nginx.pid;`]]);
-    const runs = { nodinx: [], sonic: [], nginx: [] };
-    for (let k = 0; k < rounds; k++) {
-      for (const [who, cmd, args] of servers) {
-        const child = await started(cmd, args, port);
+    const c = { label, port, runs: { nodinx: [], sonic: [], nginx: [] }, cpu: { nodinx: [], sonic: [], nginx: [] }, servers: [['nodinx', process.execPath, nodinx]] };
+    if (label !== 'off') c.servers.push(['sonic', process.execPath, ['-r', path.join(ROOT, 'scripts/bench-sonic-log.cjs'), ...nodinx]]);
+    if (haveNginx) c.servers.push(['nginx', NGINX, [...common, '-g', `daemon off; master_process off; pid ${dir}/nginx.pid;`]]);
+    cases.push(c);
+  }
+  for (let k = 0; k < rounds; k++) {
+    for (const c of cases) {
+      for (const [who, cmd, args] of c.servers) {
+        const child = await started(cmd, args, c.port);
         try {
-          wrk(`http://127.0.0.1:${port}/1k.bin`, 1);
-          runs[who].push(wrk(`http://127.0.0.1:${port}/1k.bin`, seconds).rps);
+          // a busy machine may hold a response past wrk's default 2 s timeout
+          wrk(`http://127.0.0.1:${c.port}/1k.bin`, 1, ['--timeout', '10s']);
+          const t0 = cpuTicks(child.pid);
+          const r = wrk(`http://127.0.0.1:${c.port}/1k.bin`, seconds, ['--timeout', '10s']);
+          c.runs[who].push(r.rps);
+          c.cpu[who].push(((cpuTicks(child.pid) - t0) * 1e4) / (r.rps * seconds));
         } finally {
           await stopped(child);
         }
         fs.rmSync(path.join(dir, 'logs/access.log'), { force: true });
       }
     }
-    const fig = (xs) => (xs.length ? median(xs).toFixed(0) : '-');
-    rows.push([label, fig(runs.nodinx), fig(runs.sonic), fig(runs.nginx)]);
   }
-  const off = Number(rows[0][1]);
-  for (const r of rows) r.push(((1 - Number(r[1]) / off) * 100).toFixed(1) + ' %', r[2] === '-' ? '-' : (Number(r[1]) / Number(r[2])).toFixed(2));
-  table(`Access log end to end: 1 KiB file, wrk -t1 -c50 -d${seconds}s, one process each, rounds alternate (median of ${rounds})`,
-    ['access_log', 'nodinx req/s', 'nodinx with sonic-boom req/s', 'nginx req/s', 'nodinx cost vs off', 'nodinx / sonic-boom'], rows);
+  const fig = (xs, digits = 0) => (xs.length ? median(xs).toFixed(digits) : '-');
+  const rows = cases.map(({ label, runs, cpu }) =>
+    [label, fig(runs.nodinx), fig(runs.sonic), fig(runs.nginx), fig(cpu.nodinx, 1), fig(cpu.sonic, 1), fig(cpu.nginx, 1)]);
+  table(`Access log end to end: 1 KiB file, wrk -t1 -c50 -d${seconds}s, one process each, rounds alternate (median of ${rounds}); ` +
+    'CPU µs per request (the server\'s user+system time over its requests) is what the writer costs, req/s also what the machine\'s other load took',
+    ['access_log', 'nodinx req/s', 'sonic-boom req/s', 'nginx req/s', 'nodinx CPU µs/req', 'sonic-boom CPU µs/req', 'nginx CPU µs/req'], rows);
   fs.rmSync(dir, { recursive: true, force: true });
 }
 

@@ -21,7 +21,7 @@ export class LogFile {
   private turn: string[] = [];
   private turnError?: LogErrorSink;
   private turnScheduled?: NodeJS.Immediate;
-  /** ngx_open_file_t's error_log_time / disk_full_time, in seconds */
+  /** ngx_http_log_t's error_log_time and disk_full_time, in seconds */
   private errorLogTime = 0;
   private diskFullTime = 0;
   lastUse = Date.now();
