@@ -11,7 +11,7 @@ import type { HttpRequest } from '../http/request';
 import { bindsOf } from '../http/runtime';
 import { Listener, type ListenerOwner } from '../http/server';
 import { TRACE, type Trace, type TraceEvent } from '../http/trace';
-import { ErrorLog } from '../process/error-log';
+import { ErrorLog, messageText, type ErrorContext } from '../process/error-log';
 
 // `nodinx explain`: the path a request takes through a configuration and
 // why. The request really runs — Node's parser, server and location
@@ -42,8 +42,8 @@ class CapturingLog extends ErrorLog {
   constructor(readonly lines: Explanation['errorLog']) {
     super();
   }
-  override log(level: LogLevel, message: string): void {
-    this.lines.push({ level, message });
+  override log(level: LogLevel, message: string, ctx?: ErrorContext): void {
+    this.lines.push({ level, message: messageText(message, ctx) });
   }
 }
 

@@ -88,7 +88,8 @@ function signal(o: Options, sig: Signal, out: Console): number {
   };
   try {
     log = new ErrorLog();
-    log.open([defaultErrorLog(path.resolve(opts.prefix), o.errorLog)]);
+    // ngx_log_init's log, before any configuration, logs notices
+    log.open([{ ...defaultErrorLog(path.resolve(opts.prefix), o.errorLog), level: 'notice' }]);
     log.log('notice', 'signal process started');
   } catch {
     log = undefined;

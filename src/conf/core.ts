@@ -13,6 +13,8 @@ export interface ErrorLogSpec {
   file: string;
   level: LogLevel;
   debug: boolean;
+  /** error_log_json (nodinx's own): one JSON object a line */
+  json?: boolean;
 }
 
 export interface CoreConf {
@@ -209,6 +211,15 @@ export const coreModule: Module = {
       type: C.MAIN | A.MORE1,
       set(cf, conf: CoreConf) {
         conf.errorLogs.push(parseErrorLog(cf));
+        return undefined;
+      },
+    },
+    // nodinx's own (nginx does not know it): an error_log whose lines are JSON objects, for log shippers
+    {
+      name: 'error_log_json',
+      type: C.MAIN | A.MORE1,
+      set(cf, conf: CoreConf) {
+        conf.errorLogs.push({ ...parseErrorLog(cf), json: true });
         return undefined;
       },
     },

@@ -296,6 +296,16 @@ export const httpCoreModule: Module & HttpModuleHooks = {
         return undefined;
       },
     },
+    // nodinx's own: one of the level's error logs, in JSON (see the core module's)
+    {
+      name: 'error_log_json',
+      type: C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | A.MORE1,
+      set(cf, conf: LocationConf) {
+        conf.errorLogs ??= [];
+        conf.errorLogs.push({ ...parseErrorLog(cf), json: true });
+        return undefined;
+      },
+    },
     // Buffers, hashes and temp paths tune nginx's memory and disk use; Node
     // manages its own, so these have no observable effect and are accepted.
     accepted('client_body_temp_path', C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | A.TAKE1 | A.TAKE2 | A.TAKE3 | A.TAKE4, pathCheck),

@@ -22,7 +22,7 @@ export class HttpContext {
   constructor(readonly cycle: Cycle, readonly errorLog: ErrorLog) {
     this.main = cycle.http!;
     this.prefix = cycle.prefix;
-    this.accessLogs = new AccessLogs((message) => this.errorLog.log('alert', message));
+    this.accessLogs = new AccessLogs((message, level = 'alert') => this.errorLog.log(level, message));
   }
 
   /** The error log of a location (`error_log` inside http), else the main one. */
@@ -54,21 +54,19 @@ export class HttpContext {
   }
 }
 
-/** ngx_http_log_error: the message, then client, server, request, host. */
+/** ngx_http_log_error: the message, then client, server, request, host, referrer. */
 export function logError(r: HttpRequest, level: LogLevel, message: string, action?: string): void {
   const log = r.conn.ctx.errorLogFor(r.loc?.errorLogs);
-  let line = `*${r.conn.id} ${message}`;
-  if (action) line += ` while ${action}`;
-  line += `, client: ${r.conn.remoteAddr}, server: ${r.server?.core.names[0]?.name ?? ''}`;
-  if (r.requestLine) line += `, request: "${r.requestLine}"`;
-  // ngx_http_log_error_handler: the upstream a proxied request is talking to
-  const upstream = (r.ctx.upstream as { logText?: string } | undefined)?.logText;
-  if (upstream !== undefined) line += `, upstream: "${upstream}"`;
-  const host = headerIn(r, 'host');
-  if (host !== undefined) line += `, host: "${host}"`;
-  const referer = headerIn(r, 'referer');
-  if (referer !== undefined) line += `, referrer: "${referer}"`;
-  log.log(level, line);
+  log.log(level, action ? `${message} while ${action}` : message, {
+    connection: r.conn.id,
+    client: r.conn.remoteAddr,
+    server: r.server?.core.names[0]?.name ?? '',
+    request: r.requestLine || undefined,
+    // ngx_http_log_error_handler: the upstream a proxied request is talking to
+    upstream: (r.ctx.upstream as { logText?: string } | undefined)?.logText,
+    host: headerIn(r, 'host'),
+    referrer: headerIn(r, 'referer'),
+  });
 }
 
 /** ngx_http_log_request: the access logs of the final location. */
@@ -77,5 +75,5 @@ export function logRequest(r: HttpRequest): void {
   if (!loc) return;
   const conf = loc.confs[LOG] as LogLocConf | undefined;
   if (!conf?.logs || conf.off) return;
-  r.conn.ctx.accessLogs.log(r, conf.logs);
+  r.conn.ctx.accessLogs.log(r, conf.logs, (message, level = 'alert') => logError(r, level, message, 'logging request'));
 }

@@ -66,22 +66,32 @@ export function createPaths(cycle: Cycle): void {
  * master, and made the workers' user's, for workers that are no longer
  * root to open it by name after it.
  */
-export function prepareReopen(files: string[], uid: number | undefined): void {
+export function prepareReopen(files: string[], uid: number | undefined): string[] {
+  const failures: string[] = [];
   for (const file of files) {
     try {
       fs.closeSync(fs.openSync(fsPath(file), 'a', 0o644));
+    } catch (e) {
+      failures.push(`open() "${file}" failed ${sysErrorText(e as NodeJS.ErrnoException)}`);
+      continue;
+    }
+    try {
       if (uid === undefined) continue;
       const st = fs.statSync(fsPath(file));
       if (st.uid !== uid) fs.chownSync(fsPath(file), uid, -1);
       if ((st.mode & 0o600) !== 0o600) fs.chmodSync(fsPath(file), st.mode | 0o600);
     } catch {
-      // the worker's reopen says what is wrong
+      // a file the workers cannot open: their reopen says so
     }
   }
+  return failures;
 }
 
-/** Every file a cycle logs to by a fixed name: error logs and static access logs. */
+export function errorLogFilesOf(cycle: Cycle, errorLogOption?: string): string[] {
+  return errorLogsOf(cycle, errorLogOption).map((s) => s.file).filter((f) => f !== 'stderr');
+}
+
+/** Every file a cycle logs to by a fixed name: error logs and static access logs, as nginx opens them. */
 export function logFilesOf(cycle: Cycle, errorLogOption?: string): string[] {
-  const errorLogs = errorLogsOf(cycle, errorLogOption).map((s) => s.file).filter((f) => f !== 'stderr');
-  return [...new Set([...errorLogs, ...accessLogPaths(cycle)])];
+  return [...new Set([...errorLogFilesOf(cycle, errorLogOption), ...accessLogPaths(cycle)])];
 }

@@ -1,7 +1,7 @@
 import type { Cycle } from '../conf/load';
 import { bindsOf } from '../http/runtime';
 import type { ErrorLog } from './error-log';
-import { logFilesOf, prepareReopen } from './files';
+import { accessLogPaths, errorLogFilesOf, prepareReopen } from './files';
 import { bindWithRetries, ListenSockets } from './listen-sockets';
 import { workerCredentials, type Credentials } from './users';
 import { WorkerPool, WorkerStartError } from './workers';
@@ -66,7 +66,12 @@ export class MasterProcess implements ProcessModel {
   }
 
   reopen(): void {
-    if (this.cycle) prepareReopen(logFilesOf(this.cycle, this.load.errorLogOption), this.credentials?.uid);
+    if (this.cycle) {
+      // the error logs' failures the master has logged already
+      const uid = this.credentials?.uid;
+      prepareReopen(errorLogFilesOf(this.cycle, this.load.errorLogOption), uid);
+      for (const failure of prepareReopen(accessLogPaths(this.cycle), uid)) this.log.log('emerg', failure);
+    }
     this.pool.reopen();
   }
 

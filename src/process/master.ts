@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { ConfError, sysErrorText, type LogLevel } from '../conf/errors';
 import { fsPath } from '../conf/bytes';
 import type { Cycle } from '../conf/load';
-import { createPaths, errorLogsOf } from './files';
+import { createPaths, errorLogsOf, logFilesOf, touch } from './files';
 import { ErrorLog } from './error-log';
 import { Console } from './console';
 import { loadRecorded, type ConfigFiles, type LoadOptionsWithLog } from './protocol';
@@ -64,9 +64,12 @@ export class Master {
     for (const w of this.cycle.warnings) this.out.error(w.text);
     try {
       createPaths(this.cycle);
+      // ngx_open_files: every log is created before anything starts; one that cannot be stops the start
+      for (const file of logFilesOf(this.cycle, this.opts.errorLogOption)) touch(file);
     } catch (e) {
       if (!(e instanceof ConfError)) throw e;
       this.out.error(e.text);
+      this.logToDefault(e);
       return 1;
     }
     try {
@@ -200,8 +203,7 @@ export class Master {
   private reopen(): void {
     this.errorLog.log('notice', 'signal 10 (SIGUSR1) received, reopening logs');
     this.errorLog.log('notice', 'reopening logs');
-    const failure = this.errorLog.reopen();
-    if (failure) this.errorLog.log('alert', `reopen failed: ${failure.message}`);
+    for (const failure of this.errorLog.reopen()) this.errorLog.log('emerg', failure);
     this.model.reopen();
   }
 

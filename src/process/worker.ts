@@ -129,8 +129,7 @@ class Worker {
   /** NGX_CMD_REOPEN: the master has made the files; this worker opens them by name. */
   reopen(): void {
     this.errorLog.log('notice', 'reopening logs');
-    const failure = this.errorLog.reopen();
-    if (failure) this.errorLog.log('alert', `reopen failed: ${failure.message}`);
+    for (const failure of this.errorLog.reopen()) this.errorLog.log('emerg', failure);
     this.runtime?.reopenLogs();
   }
 
