@@ -370,8 +370,6 @@ const CASES: DiffCase[] = [
 ];
 
 /** Cases where nodinx is known to differ (each also in /work/briefs/proxy-findings.md): they run against nginx only. */
-const KNOWN_DIFFS: Record<string, string> = {
-  'client gives up mid-upload with proxy_request_buffering off': 'finding 17: an unhandled RequestBodyError (400) escapes nodinx',
-};
+const KNOWN_DIFFS: Record<string, string> = {};
 
 runTable('proxy failures', CASES, KNOWN_DIFFS);
