@@ -61,6 +61,8 @@ const MATRIX: Array<[string, string, { head?: boolean }?]> = [
   // return
   ['return text', get('/ret/text')],
   ['return text, HEAD', head('/ret/text'), { head: true }],
+  ['return text naming $status', get('/ret/status')],
+  ['return 307 naming $status', get('/ret/307status')],
   ['return text, type from extension', get('/ret/html.html')],
   ['return 301 relative', get('/ret/301')],
   ['return URL', get('/ret/302url?a=b')],

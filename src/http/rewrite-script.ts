@@ -297,12 +297,13 @@ function sendReturn(op: ReturnOp, r: HttpRequest): Outcome {
   if (op.code >= 400 && !text) return op.code;
   const discarded = discardRequestBody(r);
   if (discarded !== undefined) return discarded;
+  // ngx_http_send_response sets the status before it evaluates the text: "$status" in it is the code
+  r.status = op.code;
   const value = text ? text.run(r) : '';
   if (REDIRECTS.has(op.code)) {
     r.out.location = value;
     return op.code;
   }
-  r.status = op.code;
   r.out.contentLength = value.length;
   r.out.contentType ??= contentType(r.loc, r.uri);
   const rc = sendHeader(r);

@@ -104,6 +104,8 @@ http {
 
         location /ret/ {
             location /ret/text { return 200 "text $uri $request_method\\n"; }
+            location /ret/status { return 202 "status $status\\n"; }
+            location /ret/307status { return 307 /s/$status; }
             location /ret/html.html { return 200 "<p>html</p>"; }
             location /ret/301 { return 301 /elsewhere?q=1; }
             location /ret/302url { return https://example.com$request_uri; }
