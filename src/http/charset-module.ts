@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { HttpResponse } from './response';
 import { A, C, type Cf, type Module } from '../conf/module';
 import { ConfError } from '../conf/errors';
 import { flagValue, slot } from '../conf/slots';
@@ -158,7 +158,7 @@ function noMap(r: HttpRequest, src: string, dst: string): void {
 }
 
 type Write = (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean;
-type End = (chunk?: unknown, encoding?: unknown, cb?: unknown) => ServerResponse;
+type End = (chunk?: unknown, encoding?: unknown, cb?: unknown) => HttpResponse;
 
 const asBuffer = (chunk: unknown, encoding: unknown): Buffer =>
   Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');

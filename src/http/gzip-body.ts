@@ -1,5 +1,5 @@
 import * as zlib from 'node:zlib';
-import type { ServerResponse } from 'node:http';
+import type { HttpResponse } from './response';
 import type { HttpRequest } from './request';
 
 // ngx_http_gzip_body_filter: the body goes through zlib (the library nginx
@@ -19,7 +19,7 @@ export interface GzipParams {
 
 type Cb = (err?: Error | null) => void;
 type WriteFn = (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean;
-type EndFn = (chunk?: unknown, encoding?: unknown, cb?: unknown) => ServerResponse;
+type EndFn = (chunk?: unknown, encoding?: unknown, cb?: unknown) => HttpResponse;
 
 /** ngx_http_gzip_filter_memory: a smaller window for a body known to be short. */
 export function gzipParams(level: number, contentLength: number, windowBits = 15, memLevel = 8): GzipParams {
@@ -96,7 +96,7 @@ export function compressBody(r: HttpRequest, params: GzipParams): void {
     return z.write(buf, cb as Cb | undefined);
   };
   let ended = false;
-  patched.end = (chunk?: unknown, encoding?: unknown, cb?: unknown): ServerResponse => {
+  patched.end = (chunk?: unknown, encoding?: unknown, cb?: unknown): HttpResponse => {
     // a second end() is a no-op, as on the response itself
     if (ended) return res;
     ended = true;

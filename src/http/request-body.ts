@@ -104,10 +104,12 @@ export interface BodyControl {
   discard(expectTested: boolean): number | undefined;
 }
 
-const controls = new WeakMap<HttpRequest, BodyControl>();
+// in r.ctx rather than a WeakMap keyed by the request: per-request
+// ephemerons make every young-generation collection costlier
+const CONTROL = 'bodyControl';
 
 export function setBodyControl(r: HttpRequest, c: BodyControl): void {
-  controls.set(r, c);
+  r.ctx[CONTROL] = c;
 }
 
 /**
@@ -115,7 +117,7 @@ export function setBodyControl(r: HttpRequest, c: BodyControl): void {
  * status to finalize with (400 for a broken chunked body already seen).
  */
 export function discardRequestBody(r: HttpRequest, expectTested = false): number | undefined {
-  return controls.get(r)?.discard(expectTested);
+  return (r.ctx[CONTROL] as BodyControl | undefined)?.discard(expectTested);
 }
 
 /**

@@ -1,4 +1,5 @@
-import { IncomingMessage, ServerResponse } from 'node:http';
+import { IncomingMessage } from 'node:http';
+import { HttpResponse, type ResponseOptions } from './response';
 import { findServer } from './server-names';
 import { type HttpConnection, type HttpRequest, newOutHeaders } from './request';
 import { userAgentQuirks } from './error-pages';
@@ -105,7 +106,7 @@ export class Request implements HttpRequest {
   closeAfter = false;
   ctx: Record<string, unknown> = {};
   readonly req: IncomingMessage;
-  res!: ServerResponse;
+  res!: HttpResponse;
 
   // --- nginx's headers_in and request flags, while the head is read ---
   /** major * 1000 + minor, 9 for HTTP/0.9; 1.0 until the request line says */
@@ -139,8 +140,8 @@ export class Request implements HttpRequest {
   }
 
   /** The response object, made once the method and version are known. */
-  attachResponse(): ServerResponse {
-    this.res ??= new ServerResponse(this.req);
+  attachResponse(opts: Omit<ResponseOptions, 'head'>): HttpResponse {
+    this.res ??= new HttpResponse({ ...opts, head: this.method === 'HEAD' });
     return this.res;
   }
 }

@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import type { HttpResponse } from './response';
 import type { Socket } from 'node:net';
 import type { HttpServerConf, LocationConf } from './core-module';
 import type { AddrEntry } from './server-names';
@@ -16,7 +17,7 @@ import type { Trace } from './trace';
  */
 export interface HttpRequest {
   readonly req: IncomingMessage;
-  readonly res: ServerResponse;
+  readonly res: HttpResponse;
   /** the virtual server chosen by address and Host */
   server: HttpServerConf;
   /** the location chosen for the current URI */
