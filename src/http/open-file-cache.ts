@@ -16,6 +16,8 @@ import type { LocationConf } from './core-conf';
 // "racy clean" rule), and is read afresh until it has been quiet that long.
 
 const RACY_MS = 2000;
+/** Files up to this size are kept by the always-on cache of locations without open_file_cache. */
+export const SMALL_FILE_MAX = 128 * 1024;
 /** Bytes of file contents all caches together may hold; past that, entries keep no body. */
 const BODY_BUDGET = 64 * 1024 * 1024;
 
@@ -89,9 +91,20 @@ export interface OpenFileCacheLocConf {
   seen?: Set<string>;
 }
 
-/** The location's cache, if open_file_cache is on there. */
-export function openFileCache(loc: LocationConf): OpenFileCache | undefined {
-  return (loc.confs[OPEN_FILE_CACHE] as OpenFileCacheLocConf | undefined)?.cache ?? undefined;
+/**
+ * Where a location without open_file_cache keeps small files. nginx then
+ * opens, fstats and reads the file for every request; nodinx stats it and
+ * serves the bytes it read before when the stat says the file is the same
+ * (see the top of this file), so every request still sees the file as it is
+ * on disk now — the answers nginx gives, for one system call instead of four.
+ * An entry unused for 10 s goes.
+ */
+export const smallFileCache = new OpenFileCache(1000, 10_000);
+
+/** The location's cache: open_file_cache's, or the small-file cache when it is off. */
+export function openFileCache(loc: LocationConf): { cache: OpenFileCache; maxSize: number } {
+  const own = (loc.confs[OPEN_FILE_CACHE] as OpenFileCacheLocConf | undefined)?.cache;
+  return own ? { cache: own, maxSize: Infinity } : { cache: smallFileCache, maxSize: SMALL_FILE_MAX };
 }
 
 function firstOnLevel(conf: OpenFileCacheLocConf, name: string): boolean {
