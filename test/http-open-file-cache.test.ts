@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { OpenFileCache } from '../src/http/open-file-cache';
 import { rawRequest, startPair, stopPair, type Running } from './helpers/http';
@@ -70,6 +71,7 @@ events { worker_connections 64; }
 http {
     default_type text/plain;
     access_log off;
+    gzip on; gzip_types text/plain; gzip_min_length 1; gzip_http_version 1.0;
     server { listen 127.0.0.1:{PORT}; location / { root html; } }
 }
 `;
@@ -77,7 +79,14 @@ http {
   let nodinx: Running | undefined;
   afterAll(() => stopPair(nginx, nodinx));
 
-  const get = async (port: number): Promise<string> => (await rawRequest(port, 'GET /f.txt HTTP/1.0\r\n\r\n')).body.toString('latin1');
+  // each answer twice, as is and gzipped (nodinx keeps the gzipped bytes with the cached file)
+  const get = async (port: number): Promise<string> => {
+    const plain = (await rawRequest(port, 'GET /f.txt HTTP/1.0\r\n\r\n')).body.toString('latin1');
+    const gz = await rawRequest(port, 'GET /f.txt HTTP/1.0\r\nAccept-Encoding: gzip\r\n\r\n');
+    expect(gz.headers.find(([k]) => k.toLowerCase() === 'content-encoding')?.[1]).toBe('gzip');
+    expect(zlib.gunzipSync(gz.body).toString('latin1')).toBe(plain);
+    return plain;
+  };
 
   // nodinx keeps the bytes of a file that has been quiet for 2 s and checks
   // them with stat() on every request: a change must show at the next request

@@ -26,6 +26,8 @@ export interface CachedFile {
   body: Buffer;
   /** for `inactive=`: the last request that used it */
   used: number;
+  /** the body as gzip made it, by its parameters: the same bytes deflate the same way every time */
+  gzipped?: Map<string, Buffer>;
 }
 
 export class OpenFileCache {

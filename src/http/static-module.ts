@@ -282,6 +282,8 @@ async function staticHandler(r: HttpRequest): Promise<Outcome> {
   if (whole) {
     closeFile(fd);
     if (!hit && st.size <= maxSize) cache.store(mapped.path, st, whole);
+    // the gzip filter may keep what it makes of these bytes with them
+    if (hit) r.ctx.cachedFile = hit;
     sendBuffer(r, whole, ranges);
   } else sendStream(r, fd, ranges, st.size);
   return DONE;
