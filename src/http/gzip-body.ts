@@ -121,8 +121,10 @@ function gzipCached(r: HttpRequest, buf: Buffer, opts: zlib.ZlibOptions): Buffer
 /** Compresses everything the handler writes to r.res from now on. */
 export function compressBody(r: HttpRequest, params: GzipParams): void {
   const res = r.res;
-  const write = res.write.bind(res) as WriteFn;
-  const end = res.end.bind(res) as EndFn;
+  // beneath the charset filter when it recodes: it runs first in nginx's chain
+  const below = r.ctx.bodyBelowCharset as { write: WriteFn; end: EndFn } | undefined;
+  const write = below ? below.write : (res.write.bind(res) as WriteFn);
+  const end = below ? below.end : (res.end.bind(res) as EndFn);
   const opts = { level: params.level, windowBits: params.windowBits, memLevel: params.memLevel, chunkSize: 64 * 1024 };
   let gz: zlib.Gzip | undefined;
   let written = false;
@@ -160,7 +162,7 @@ export function compressBody(r: HttpRequest, params: GzipParams): void {
     if (closed) z.destroy();
     return z;
   };
-  const patched = res as unknown as { write: WriteFn; end: EndFn };
+  const patched = below ?? (res as unknown as { write: WriteFn; end: EndFn });
   patched.write = (chunk: unknown, encoding?: unknown, cb?: unknown): boolean => {
     if (typeof encoding === 'function') [cb, encoding] = [encoding, undefined];
     const buf = toBuffer(chunk, encoding);

@@ -21,7 +21,9 @@ import { gzipStaticModule } from './gzip-static-module';
 import { openFileCacheModule } from './open-file-cache';
 
 // The http modules nodinx has, in nginx's order (it matters for merge and
-// for which module a directive name resolves to first).
+// for which module a directive name resolves to first). Header filters run
+// in this order, which is the order nginx's filter chain calls them in (the
+// reverse of ngx_modules): headers, then charset, then gzip.
 export function httpModules(): Array<Module & HttpModuleHooks> {
-  return [httpCoreModule, coreRequestModule, openFileCacheModule, coreStaticModule, logModule, autoindexModule, indexModule, tryFilesModule, authBasicModule, accessModule, geoModule, mapModule, splitClientsModule, rewriteModule, expiresModule, headersModule, gzipModule, gzipStaticModule, charsetModule, stubStatusModule];
+  return [httpCoreModule, coreRequestModule, openFileCacheModule, coreStaticModule, logModule, autoindexModule, indexModule, tryFilesModule, authBasicModule, accessModule, geoModule, mapModule, splitClientsModule, rewriteModule, expiresModule, headersModule, charsetModule, gzipModule, gzipStaticModule, stubStatusModule];
 }
