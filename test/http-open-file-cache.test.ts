@@ -120,3 +120,21 @@ http {
     expect(y.status).toBe(404);
   }, 20000);
 });
+
+describe('open_file_cache byte limit', () => {
+  it('makes room by dropping the least recently used', () => {
+    const c = new OpenFileCache(10, 60000, 0, 10);
+    const [x, y, z] = ['bx', 'by', 'bz'].map((n) => fileWith(n, 'abcd'));
+    c.store(x.p, x.st, x.body);
+    c.store(y.p, y.st, y.body);
+    c.lookup(x.p, x.b);
+    c.store(z.p, z.st, z.body);
+    expect(c.lookup(y.p, y.b)).toBeUndefined();
+    expect(c.lookup(x.p, x.b)).toBeDefined();
+    expect(c.lookup(z.p, z.b)).toBeDefined();
+    const big = fileWith('bbig', 'x'.repeat(11));
+    c.store(big.p, big.st, big.body);
+    expect(c.lookup(big.p, big.b)).toBeUndefined();
+    expect(c.lookup(x.p, x.b)).toBeDefined();
+  });
+});

@@ -33,8 +33,10 @@ export interface CachedFile {
 export class OpenFileCache {
   private readonly files = new Map<string, CachedFile>();
   private static bytes = 0;
+  /** bytes of file contents this cache holds */
+  private bytes = 0;
 
-  constructor(readonly max: number, readonly inactiveMs: number, private readonly racyMs = RACY_MS) {}
+  constructor(readonly max: number, readonly inactiveMs: number, private readonly racyMs = RACY_MS, private readonly maxBytes = Infinity) {}
 
   /** The cached bytes of `path` when the file on disk is still the one read; undefined otherwise. */
   lookup(path: string, fsPath: Buffer): CachedFile | undefined {
@@ -62,6 +64,12 @@ export class OpenFileCache {
   store(path: string, st: fs.Stats, body: Buffer): void {
     const now = Date.now();
     if (now - Math.max(st.mtimeMs, st.ctimeMs) < this.racyMs) return;
+    if (body.length > this.maxBytes) return;
+    // the least recently used make room
+    while (this.bytes + body.length > this.maxBytes && this.files.size > 0) {
+      const [first, e] = this.files.entries().next().value as [string, CachedFile];
+      this.drop(first, e);
+    }
     if (OpenFileCache.bytes + body.length > BODY_BUDGET) return;
     const old = this.files.get(path);
     if (old) this.drop(path, old);
@@ -71,11 +79,13 @@ export class OpenFileCache {
     }
     this.files.set(path, { st, body, used: now });
     OpenFileCache.bytes += body.length;
+    this.bytes += body.length;
   }
 
   private drop(path: string, e: CachedFile): void {
     this.files.delete(path);
     OpenFileCache.bytes -= e.body.length;
+    this.bytes -= e.body.length;
   }
 }
 
@@ -99,9 +109,9 @@ export interface OpenFileCacheLocConf {
  * serves the bytes it read before when the stat says the file is the same
  * (see the top of this file), so every request still sees the file as it is
  * on disk now — the answers nginx gives, for one system call instead of four.
- * An entry unused for 10 s goes.
+ * An entry unused for 10 s goes; it holds 16 MiB of files at most.
  */
-export const smallFileCache = new OpenFileCache(1000, 10_000);
+export const smallFileCache = new OpenFileCache(1000, 10_000, RACY_MS, 16 * 1024 * 1024);
 
 /** The location's cache: open_file_cache's, or the small-file cache when it is off. */
 export function openFileCache(loc: LocationConf): { cache: OpenFileCache; maxSize: number } {
