@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
+import { STATUS_CODES } from 'node:http';
 
 // The response object handlers write to (r.res). It keeps the part of
 // node:http's ServerResponse contract nodinx and its modules use — writeHead
@@ -139,6 +140,7 @@ export class HttpResponse extends EventEmitter {
     }
     this.statusCode = status;
     if (reason !== undefined) this.statusMessage = reason;
+    else if (this.statusMessage === '') this.statusMessage = STATUS_CODES[status] ?? 'unknown';
     let list: string[] = [];
     if (Array.isArray(headers)) list = headers as string[];
     else if (headers) for (const k of Object.keys(headers)) list.push(k, String((headers as Record<string, string>)[k]));
