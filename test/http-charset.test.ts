@@ -51,6 +51,9 @@ http {
         location /ret/ { source_charset utf-8; charset koi8-r; default_type text/plain; return 200 "Ёж € 日\\n"; }
         location /redir/ { source_charset koi8-r; charset utf-8; return 302 /x; }
         location /gz/ { alias html/; source_charset utf-8; charset windows-1251; gzip on; gzip_min_length 1; gzip_types text/plain; }
+        # gzip_min_length after charset: a recode to or from UTF-8 leaves no length, an 8-bit one keeps it
+        location /gzmin/ { alias html/; source_charset utf-8; charset koi8-r; gzip on; gzip_min_length 100000; gzip_types text/html text/plain; }
+        location /gzmin8/ { alias html/; source_charset koi8-r; charset windows-1251; gzip on; gzip_min_length 100000; gzip_types text/html text/plain; }
         location /var/ { alias html/koi/; set $cs windows-1251; charset $cs; source_charset koi8-r; }
         location /varbad/ { alias html/koi/; set $cs bogus; charset $cs; source_charset koi8-r; }
         location /varsame/ { alias html/koi/; set $cs koi8-r; set $src KOI8-R; charset $cs; source_charset $src; }
@@ -140,6 +143,13 @@ describe('charset against nginx', () => {
       const r = await both(`/gz/${f}`, 'GET', 'Accept-Encoding: gzip\r\n');
       expect(r.headers).toContainEqual(['Content-Encoding', 'gzip']);
     }
+  });
+
+  it('gzip_min_length applies to the length the charset filter left, as nginx runs charset first', async () => {
+    const recoded = await both('/gzmin/utf/text.html', 'GET', 'Accept-Encoding: gzip\r\n');
+    expect(recoded.headers).toContainEqual(['Content-Encoding', 'gzip']);
+    const kept = await both('/gzmin8/koi/all.txt', 'GET', 'Accept-Encoding: gzip\r\n');
+    expect(kept.headers.map(([k]) => k)).not.toContain('Content-Encoding');
   });
 
   it('charsets named by variables', async () => {

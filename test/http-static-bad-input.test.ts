@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { header, rawRequest, startPair, type RawResponse, type Running } from './helpers/http';
+import { header, normLog, rawRequest, readLines, startPair, type RawResponse, type Running } from './helpers/http';
 
 // Bad input for static content: hostile Range headers, path tricks and files
 // that change on disk while being sent, nodinx compared with the real nginx.
@@ -25,6 +25,9 @@ http {
         location /one/ {
             max_ranges 1;
         }
+        location /sf/ {
+            sendfile on;
+        }
     }
 }
 `;
@@ -40,6 +43,7 @@ const FILES: Record<string, string | Buffer> = {
   'data/a': 'a\n',
   'data/trunc.bin': Buffer.alloc(10 * 1024 * 1024, 0x61),
   'data/del.bin': Buffer.alloc(10 * 1024 * 1024, 0x62),
+  'data/sf/trunc.bin': Buffer.alloc(10 * 1024 * 1024, 0x63),
 };
 
 const get = (uri: string, extra = ''): string => `GET ${uri} HTTP/1.1\r\nHost: localhost\r\n${extra}\r\n`;
@@ -163,6 +167,13 @@ function slowRead(port: number, uri: string, change: () => void, ms = 10000): Pr
   });
 }
 
+/** The error-log lines of a run that contain `what`, comparable between servers. */
+async function alerts(run: Running, what: string): Promise<string[]> {
+  const file = path.join(run.dir, 'logs/error.log');
+  const lines = await readLines(file, 1).catch(() => [] as string[]);
+  return normLog(lines, run).filter((l) => l.includes(what));
+}
+
 describe('file changed while being sent', () => {
   const MIB10 = 10 * 1024 * 1024;
 
@@ -176,8 +187,26 @@ describe('file changed while being sent', () => {
     expect(a.bodyBytes).toBeLessThan(MIB10);
     expect(b).toMatchObject({ status: 200, contentLength: MIB10, closed: true, timedOut: false });
     expect(b.bodyBytes).toBeLessThanOrEqual(MIB10);
+    // nginx's alert: its next 32 KiB read from the file came back empty
+    const theirs = await alerts(nginx, 'read only');
+    expect(theirs).toEqual([`[alert] pread() read only 0 of 32768 from "{dir}/data/trunc.bin" while sending response to client, client: 127.0.0.1, server: , request: "GET /trunc.bin HTTP/1.1", host: "localhost"`]);
+    expect(await alerts(nodinx, 'read only')).toEqual(theirs);
     // still serving
     expect((await rawRequest(nodinx.port, get('/a'))).status).toBe(200);
+  });
+
+  it('truncated under sendfile: the alert names the offset it stopped at', async () => {
+    const run = async (r: Running): Promise<Slow> =>
+      slowRead(r.port, '/sf/trunc.bin', () => fs.truncateSync(path.join(r.dir, 'data/sf/trunc.bin'), 1024));
+    const a = await run(nginx);
+    const b = await run(nodinx);
+    expect(a).toMatchObject({ status: 200, contentLength: MIB10, closed: true, timedOut: false });
+    expect(b).toMatchObject({ status: 200, contentLength: MIB10, closed: true, timedOut: false });
+    // where it stopped depends on how much the socket took before the truncation
+    const offset = (lines: string[]): string[] => lines.map((l) => l.replace(/truncated at \d+/, 'truncated at N'));
+    const theirs = offset(await alerts(nginx, 'sendfile()'));
+    expect(theirs).toEqual([`[alert] sendfile() reported that "{dir}/data/sf/trunc.bin" was truncated at N while sending response to client, client: 127.0.0.1, server: , request: "GET /sf/trunc.bin HTTP/1.1", host: "localhost"`]);
+    expect(offset(await alerts(nodinx, 'sendfile()'))).toEqual(theirs);
   });
 
   it('deleted: no crash or hang, no more than Content-Length', async () => {

@@ -39,7 +39,9 @@ export interface BasicCredentials {
   password: string;
 }
 
-const seen = new WeakMap<HttpRequest, BasicCredentials | null>();
+// kept in r.ctx, not a WeakMap keyed by the request: an ephemeron per
+// request makes every young-generation collection costlier
+const CREDS = 'basicUser';
 
 /**
  * The credentials of the request, or null when there are none nginx would
@@ -47,10 +49,10 @@ const seen = new WeakMap<HttpRequest, BasicCredentials | null>();
  * Byte strings, as sent.
  */
 export function basicUser(r: HttpRequest): BasicCredentials | null {
-  let creds = seen.get(r);
+  let creds = r.ctx[CREDS] as BasicCredentials | null | undefined;
   if (creds === undefined) {
     creds = parse(headerIn(r, 'authorization'));
-    seen.set(r, creds);
+    r.ctx[CREDS] = creds;
   }
   return creds;
 }

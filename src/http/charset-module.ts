@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { HttpResponse } from './response';
 import { A, C, type Cf, type Module } from '../conf/module';
 import { ConfError } from '../conf/errors';
 import { flagValue, slot } from '../conf/slots';
@@ -158,21 +158,29 @@ function noMap(r: HttpRequest, src: string, dst: string): void {
 }
 
 type Write = (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean;
-type End = (chunk?: unknown, encoding?: unknown, cb?: unknown) => ServerResponse;
+type End = (chunk?: unknown, encoding?: unknown, cb?: unknown) => HttpResponse;
 
 const asBuffer = (chunk: unknown, encoding: unknown): Buffer =>
   Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
 
+/** What is beneath the charset body filter: gzip, which nginx runs after charset, compresses there. */
+export interface BodyBelowCharset {
+  write: Write;
+  end: End;
+}
+
 /**
  * The body filter: the response's write and end go through the recoder.
- * It must wrap last so that it runs first: gzip, later in nginx's chain,
- * wraps before it (modules.ts lists charset after gzip for that, and so that
- * gzip_types sees the type without "; charset=").
+ * nginx's chain runs charset before gzip, both for the head (gzip_min_length
+ * sees the length charset left) and the body (gzip deflates recoded bytes).
+ * The charset header filter runs first and wraps the response first; gzip
+ * then wraps what this wrapper writes to (r.ctx.bodyBelowCharset), so the
+ * handler's bytes still meet the recoder first.
  */
 function recodeBody(r: HttpRequest, rc: Recoder): void {
   const res = r.res;
-  const write = res.write.bind(res) as Write;
-  const end = res.end.bind(res) as End;
+  const below: BodyBelowCharset = { write: res.write.bind(res) as Write, end: res.end.bind(res) as End };
+  r.ctx.bodyBelowCharset = below;
   const recode = (chunk: unknown, encoding: unknown): Buffer => {
     const b = asBuffer(chunk, typeof encoding === 'function' ? undefined : encoding);
     const out = rc.push(b);
@@ -181,10 +189,10 @@ function recodeBody(r: HttpRequest, rc: Recoder): void {
     return out;
   };
   (res as unknown as { write: Write }).write = (chunk, encoding, cb) =>
-    write(recode(chunk, encoding), typeof encoding === 'function' ? encoding : cb);
+    below.write(recode(chunk, encoding), typeof encoding === 'function' ? encoding : cb);
   (res as unknown as { end: End }).end = (chunk, encoding, cb) => {
-    if (typeof chunk === 'function' || chunk === undefined || chunk === null) return end(chunk);
-    return end(recode(chunk, encoding), typeof encoding === 'function' ? encoding : cb);
+    if (typeof chunk === 'function' || chunk === undefined || chunk === null) return below.end(chunk);
+    return below.end(recode(chunk, encoding), typeof encoding === 'function' ? encoding : cb);
   };
 }
 

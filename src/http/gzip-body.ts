@@ -1,6 +1,7 @@
 import * as zlib from 'node:zlib';
-import type { ServerResponse } from 'node:http';
+import type { HttpResponse } from './response';
 import type { HttpRequest } from './request';
+import type { CachedFile } from './open-file-cache';
 
 // ngx_http_gzip_body_filter: the body goes through zlib (the library nginx
 // links) on its way to the client, a chunk at a time. Content handlers write
@@ -19,7 +20,7 @@ export interface GzipParams {
 
 type Cb = (err?: Error | null) => void;
 type WriteFn = (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean;
-type EndFn = (chunk?: unknown, encoding?: unknown, cb?: unknown) => ServerResponse;
+type EndFn = (chunk?: unknown, encoding?: unknown, cb?: unknown) => HttpResponse;
 
 /** ngx_http_gzip_filter_memory: a smaller window for a body known to be short. */
 export function gzipParams(level: number, contentLength: number, windowBits = 15, memLevel = 8): GzipParams {
@@ -41,11 +42,89 @@ function toBuffer(chunk: unknown, encoding: unknown): Buffer {
   return Buffer.from(String(chunk), typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
 }
 
+interface ZlibHandle {
+  writeSync(flush: number, input: Buffer, inOff: number, inLen: number, out: Buffer, outOff: number, outLen: number): void;
+  reset(): void;
+}
+type SyncEngine = zlib.Gzip & { _handle?: ZlibHandle; _writeState?: Uint32Array };
+const engines = new Map<string, SyncEngine>();
+const OUT_CHUNK = 64 * 1024;
+const MAX_ENGINES = 16;
+
+/**
+ * A whole body deflated at once. zlib.gzipSync makes a stream object and a
+ * deflate state (a few hundred KiB) per call, then closes it; one engine per
+ * set of parameters, reset after each body, does without. It drives the
+ * zlib handle as gzipSync does inside (node:zlib's processChunkSync); where
+ * that handle is not what it expects, gzipSync does the work.
+ */
+export function gzipWhole(buf: Buffer, opts: zlib.ZlibOptions): Buffer {
+  const key = `${opts.level}/${opts.windowBits}/${opts.memLevel}`;
+  let e = engines.get(key);
+  if (e === undefined) {
+    e = zlib.createGzip(opts) as SyncEngine;
+    if (typeof e._handle?.writeSync !== 'function' || !(e._writeState instanceof Uint32Array)) return zlib.gzipSync(buf, opts);
+    // a few parameter sets are in use at once (levels, windows shrunk for short bodies)
+    if (engines.size >= MAX_ENGINES) {
+      const [oldKey, old] = engines.entries().next().value as [string, SyncEngine];
+      engines.delete(oldKey);
+      old.close();
+    }
+    engines.set(key, e);
+  }
+  const handle = e._handle!;
+  const state = e._writeState!;
+  const chunks: Buffer[] = [];
+  let total = 0;
+  let inOff = 0;
+  let availIn = buf.length;
+  let failed = true;
+  try {
+    for (;;) {
+      const out = Buffer.allocUnsafe(OUT_CHUNK);
+      handle.writeSync(zlib.constants.Z_FINISH, buf, inOff, availIn, out, 0, OUT_CHUNK);
+      const have = OUT_CHUNK - state[0];
+      if (have > 0) chunks.push(out.subarray(0, have));
+      total += have;
+      inOff += availIn - state[1];
+      availIn = state[1];
+      if (state[0] !== 0) break;
+    }
+    failed = false;
+  } finally {
+    if (failed) {
+      engines.delete(key);
+      e.close();
+    } else handle.reset();
+  }
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, total);
+}
+
+/**
+ * A cached file's whole body compressed once per set of parameters and kept
+ * with it: the cache entry goes when the file changes (open-file-cache.ts),
+ * and deflate makes the same bytes from the same input every time, so the
+ * client gets what compressing it now would give.
+ */
+function gzipCached(r: HttpRequest, buf: Buffer, opts: zlib.ZlibOptions): Buffer {
+  const cf = r.ctx.cachedFile as CachedFile | undefined;
+  if (cf === undefined || cf.body !== buf) return gzipWhole(buf, opts);
+  const key = `${opts.level}/${opts.windowBits}/${opts.memLevel}`;
+  let out = cf.gzipped?.get(key);
+  if (out === undefined) {
+    out = gzipWhole(buf, opts);
+    (cf.gzipped ??= new Map()).set(key, out);
+  }
+  return out;
+}
+
 /** Compresses everything the handler writes to r.res from now on. */
 export function compressBody(r: HttpRequest, params: GzipParams): void {
   const res = r.res;
-  const write = res.write.bind(res) as WriteFn;
-  const end = res.end.bind(res) as EndFn;
+  // beneath the charset filter when it recodes: it runs first in nginx's chain
+  const below = r.ctx.bodyBelowCharset as { write: WriteFn; end: EndFn } | undefined;
+  const write = below ? below.write : (res.write.bind(res) as WriteFn);
+  const end = below ? below.end : (res.end.bind(res) as EndFn);
   const opts = { level: params.level, windowBits: params.windowBits, memLevel: params.memLevel, chunkSize: 64 * 1024 };
   let gz: zlib.Gzip | undefined;
   let written = false;
@@ -83,7 +162,7 @@ export function compressBody(r: HttpRequest, params: GzipParams): void {
     if (closed) z.destroy();
     return z;
   };
-  const patched = res as unknown as { write: WriteFn; end: EndFn };
+  const patched = below ?? (res as unknown as { write: WriteFn; end: EndFn });
   patched.write = (chunk: unknown, encoding?: unknown, cb?: unknown): boolean => {
     if (typeof encoding === 'function') [cb, encoding] = [encoding, undefined];
     const buf = toBuffer(chunk, encoding);
@@ -96,7 +175,7 @@ export function compressBody(r: HttpRequest, params: GzipParams): void {
     return z.write(buf, cb as Cb | undefined);
   };
   let ended = false;
-  patched.end = (chunk?: unknown, encoding?: unknown, cb?: unknown): ServerResponse => {
+  patched.end = (chunk?: unknown, encoding?: unknown, cb?: unknown): HttpResponse => {
     // a second end() is a no-op, as on the response itself
     if (ended) return res;
     ended = true;
@@ -113,7 +192,7 @@ export function compressBody(r: HttpRequest, params: GzipParams): void {
       // page): deflated in place as nginx's worker does, without the round
       // trips through the thread pool a stream costs
       if (closed) return res;
-      const out = zlib.gzipSync(buf ?? Buffer.alloc(0), opts);
+      const out = buf ? gzipCached(r, buf, opts) : gzipWhole(Buffer.alloc(0), opts);
       r.bodyBytesSent += framed(out.length) + (res.chunkedEncoding ? LAST_CHUNK : 0);
       ratio.zout += out.length;
       end(out, () => {

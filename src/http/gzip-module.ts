@@ -110,7 +110,9 @@ function gzipHeaderFilter(r: HttpRequest): void {
   if (r.ctx.contentEncoding) return;
   if (out.contentLength !== -1 && out.contentLength < (conf.minLength ?? 20)) return;
   const types = conf.types ?? DEFAULT_TYPES;
-  if (types !== '*' && (out.contentType === undefined || !types.has(out.contentType.toLowerCase()))) return;
+  // the type as nginx tests it: without the charset (the charset filter, which ran first, may have added one)
+  const type = out.contentType === undefined ? undefined : typeWithoutCharset(out.contentType).toLowerCase();
+  if (types !== '*' && (type === undefined || !types.has(type))) return;
   if (conf.vary) r.ctx.gzipVary = true;
   if (!gzipOk(r, conf)) return;
   const params = gzipParams(conf.level ?? 1, out.contentLength);
@@ -124,6 +126,12 @@ function gzipHeaderFilter(r: HttpRequest): void {
 }
 
 const DEFAULT_TYPES = new Set(['text/html']);
+
+/** "text/html; charset=koi8-r" → "text/html": nginx keeps the charset apart (headers_out.charset). */
+function typeWithoutCharset(type: string): string {
+  const i = type.indexOf('; charset=');
+  return i < 0 ? type : type.slice(0, i);
+}
 
 /** ngx_http_weak_etag: W/ before a strong ETag; one that is not quoted is dropped. */
 export function weakEtag(r: HttpRequest): void {

@@ -45,7 +45,7 @@ export function sendHeader(r: HttpRequest): number {
   if (out.contentType !== undefined) h.push('Content-Type', out.contentType);
   if (out.contentLength >= 0) h.push('Content-Length', String(out.contentLength));
   if (out.lastModified !== -1 && (status === 200 || status === 206 || status === 304)) {
-    h.push('Last-Modified', httpDate(out.lastModified));
+    h.push('Last-Modified', lastModifiedText(out.lastModified));
   }
   const made = out.location !== undefined && out.location.startsWith('/') && staticLocConf(loc).absoluteRedirect;
   // the absolute form replaces the value, as nginx's header filter does: $sent_http_location logs it
@@ -103,6 +103,18 @@ function reason(r: HttpRequest, status: number): string {
   const line = r.out.statusLine;
   if (line !== undefined && line.startsWith(String(status))) return line.slice(4);
   return statusText(status);
+}
+
+let lastModSec = NaN;
+let lastModText = '';
+
+/** Last-Modified text: the same file's time again and again is formatted once. */
+function lastModifiedText(sec: number): string {
+  if (sec !== lastModSec) {
+    lastModText = httpDate(sec);
+    lastModSec = sec;
+  }
+  return lastModText;
 }
 
 /**

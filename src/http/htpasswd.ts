@@ -1,11 +1,12 @@
 import * as crypto from 'node:crypto';
 import { desCrypt, ITOA64 } from '../core/des-crypt';
+import { bcryptCrypt } from '../core/bcrypt-crypt';
 import { decodeBase64 } from './basic-user';
 
 // What auth_basic_user_file holds: "user:hash" lines read as nginx reads
 // them, and the hashes ngx_crypt checks — its own ($apr1$, {PLAIN}, {SSHA},
 // {SHA}) and, for the rest, what Debian's libc crypt() (libxcrypt) does with
-// DES, $1$, $5$ and $6$, down to the settings it refuses. Keys and hashes are
+// DES, $1$, $5$, $6$ and bcrypt's $2?$, down to the settings it refuses. Keys and hashes are
 // byte strings that end at a NUL byte, as the C strings they are to nginx.
 
 const LF = 0x0a;
@@ -156,7 +157,7 @@ function shaCrypt(key: Buffer, setting: string, alg: 'sha256' | 'sha512'): strin
 }
 
 /** Hash schemes libxcrypt has that nodinx does not: a match cannot be checked. */
-const UNSUPPORTED = ['$2a$', '$2b$', '$2x$', '$2y$', '$y$', '$gy$', '$7$', '$sha1$', '$md5', '$3$', '_'];
+const UNSUPPORTED = ['$y$', '$gy$', '$7$', '$sha1$', '$md5', '$3$', '_'];
 
 /** The hash the password makes, or the libxcrypt scheme nodinx cannot run (for the error log). */
 export type CryptResult = { encrypted: string } | { unsupported: string };
@@ -173,6 +174,7 @@ function libcCrypt(key: Buffer, setting: string): CryptResult {
   if (setting.startsWith('$1$')) return { encrypted: md5Crypt(key, setting, '$1$') };
   if (setting.startsWith('$5$')) return { encrypted: shaCrypt(key, setting, 'sha256') ?? failed.encrypted };
   if (setting.startsWith('$6$')) return { encrypted: shaCrypt(key, setting, 'sha512') ?? failed.encrypted };
+  if (/^\$2[abxy]\$/.test(setting)) return { encrypted: bcryptCrypt(key, setting) ?? failed.encrypted };
   const other = UNSUPPORTED.find((p) => setting.startsWith(p));
   if (other) return { unsupported: other };
   return { encrypted: desCrypt(key, setting) ?? failed.encrypted };

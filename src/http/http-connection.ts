@@ -178,17 +178,11 @@ export class ClientConnection {
     this.phase = 'busy';
     if (r.contentLength > 0) this.body = new RequestBodyState(r, this.bodyHost, r.contentLength, false);
     else if (r.chunked) this.body = new RequestBodyState(r, this.bodyHost, 1, true);
-    const res = r.attachResponse();
-    const store = (res as unknown as { _storeHeader: (...a: unknown[]) => void })._storeHeader;
-    const sendTimeout = (): number => requestLocConf(r.loc).sendTimeout;
-    const http09 = r.httpVersion < 1000;
-    Object.assign(res, {
-      _storeHeader(this: { _header: string }, ...a: unknown[]) {
-        store.apply(this, a);
-        // HTTP/0.9: the body alone (ngx_http_header_filter sends nothing)
-        if (http09) this._header = '';
-        socket.setTimeout(sendTimeout());
-      },
+    const loc = (): typeof r.loc => r.loc;
+    const res = r.attachResponse({
+      http09: r.httpVersion < 1000,
+      // send_timeout runs while the response is written
+      onHeader: () => socket.setTimeout(requestLocConf(loc()).sendTimeout),
     });
     res.assignSocket(socket);
     res.once('finish', () => this.responseDone(r));

@@ -24,7 +24,9 @@ import { upstreamModule } from '../upstream/upstream-module';
 import { proxyModule } from './proxy-module';
 
 // The http modules nodinx has, in nginx's order (it matters for merge and
-// for which module a directive name resolves to first).
+// for which module a directive name resolves to first). Header filters run
+// in this order, which is the order nginx's filter chain calls them in (the
+// reverse of ngx_modules): headers, then charset, then gzip.
 export function httpModules(): Array<Module & HttpModuleHooks> {
-  return [httpCoreModule, coreRequestModule, openFileCacheModule, coreStaticModule, logModule, upstreamModule, autoindexModule, indexModule, tryFilesModule, authBasicModule, accessModule, geoModule, mapModule, splitClientsModule, rewriteModule, proxyModule, proxyRewriteModule, expiresModule, headersModule, gzipModule, gzipStaticModule, charsetModule, stubStatusModule];
+  return [httpCoreModule, coreRequestModule, openFileCacheModule, coreStaticModule, logModule, upstreamModule, autoindexModule, indexModule, tryFilesModule, authBasicModule, accessModule, geoModule, mapModule, splitClientsModule, rewriteModule, proxyModule, proxyRewriteModule, expiresModule, headersModule, charsetModule, gzipModule, gzipStaticModule, stubStatusModule];
 }

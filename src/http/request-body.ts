@@ -127,14 +127,16 @@ export interface BodyControl {
   read(opts: ReadBodyOptions): Promise<RequestBody | number>;
 }
 
-const controls = new WeakMap<HttpRequest, BodyControl>();
+// in r.ctx rather than a WeakMap keyed by the request: per-request
+// ephemerons make every young-generation collection costlier
+const CONTROL = 'bodyControl';
 
 export function setBodyControl(r: HttpRequest, c: BodyControl): void {
-  controls.set(r, c);
+  r.ctx[CONTROL] = c;
 }
 
 export function bodyControl(r: HttpRequest): BodyControl | undefined {
-  return controls.get(r);
+  return r.ctx[CONTROL] as BodyControl | undefined;
 }
 
 /**
@@ -142,7 +144,7 @@ export function bodyControl(r: HttpRequest): BodyControl | undefined {
  * status to finalize with (400 for a broken chunked body already seen).
  */
 export function discardRequestBody(r: HttpRequest, expectTested = false): number | undefined {
-  return controls.get(r)?.discard(expectTested);
+  return (r.ctx[CONTROL] as BodyControl | undefined)?.discard(expectTested);
 }
 
 /**

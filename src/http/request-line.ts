@@ -1,6 +1,6 @@
-import { IncomingMessage, ServerResponse } from 'node:http';
+import { HttpResponse, type ResponseOptions } from './response';
 import { findServer } from './server-names';
-import { type HttpConnection, type HttpRequest, newOutHeaders } from './request';
+import { type HttpConnection, type HttpRequest, type RequestIn, newOutHeaders } from './request';
 import { userAgentQuirks } from './error-pages';
 import { URI_CHANGES, setNamedCaptures } from './find-config';
 import { logError } from './http-context';
@@ -104,8 +104,8 @@ export class Request implements HttpRequest {
   bare = true;
   closeAfter = false;
   ctx: Record<string, unknown> = {};
-  readonly req: IncomingMessage;
-  res!: ServerResponse;
+  readonly req: RequestIn;
+  res!: HttpResponse;
 
   // --- nginx's headers_in and request flags, while the head is read ---
   /** major * 1000 + minor, 9 for HTTP/0.9; 1.0 until the request line says */
@@ -128,23 +128,17 @@ export class Request implements HttpRequest {
   action = 'reading client request line';
 
   constructor(public conn: HttpConnection) {
-    const req = new IncomingMessage(conn.socket);
-    req.method = '';
-    req.url = '';
-    req.httpVersion = '1.0';
-    req.httpVersionMajor = 1;
-    req.httpVersionMinor = 0;
-    req.complete = true;
-    // the body is the connection's business (request-body.ts)
-    req.push(null);
-    this.req = req;
+    this.req = {
+      method: '', url: '', httpVersion: '1.0', httpVersionMajor: 1, httpVersionMinor: 0,
+      headers: Object.create(null) as Record<string, string | undefined>, rawHeaders: [], socket: conn.socket,
+    };
     this.server = conn.addr.defaultServer!;
     this.loc = this.server.core.loc!;
   }
 
   /** The response object, made once the method and version are known. */
-  attachResponse(): ServerResponse {
-    this.res ??= new ServerResponse(this.req);
+  attachResponse(opts: Omit<ResponseOptions, 'head'>): HttpResponse {
+    this.res ??= new HttpResponse({ ...opts, head: this.method === 'HEAD' });
     return this.res;
   }
 }

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import type { HttpRequest } from './request';
+import { logError } from './http-context';
 
 // The file side of ngx_http_static_handler: open, fstat, and the body on the
 // wire. nginx (without aio or threads) opens, stats and reads with blocking
@@ -83,8 +84,71 @@ export function sendBuffer(r: HttpRequest, buf: Buffer, ranges: Array<[number, n
   res.end(parts.tail, 'latin1');
 }
 
+/** nginx reads a file through output_buffers (2 x 32k): 32 KiB at a time, from the start of the range. */
+const READ_SIZE = 32 * 1024;
+
+/**
+ * The file ended before the length sent in the head (it was truncated
+ * while being sent): nginx's alert from ngx_output_chain_copy_buf (a read
+ * that came back short) or, with sendfile, from ngx_linux_sendfile_chain.
+ * The caller closes the connection, as nginx does.
+ */
+function truncated(r: HttpRequest, file: string, n: number, size: number, pos: number): void {
+  const msg = r.loc.sendfile
+    ? `sendfile() reported that "${file}" was truncated at ${pos}`
+    : `pread() read only ${n} of ${size} from "${file}"`;
+  logError(r, 'alert', msg, 'sending response to client');
+}
+
+/**
+ * The bytes start..end of the descriptor to the response, READ_SIZE at a
+ * time, with backpressure; then next(), or an alert and a closed
+ * connection if the file came up short.
+ */
+function sendRange(r: HttpRequest, fd: number, file: string, start: number, end: number, next: () => void, done: () => void): fs.ReadStream {
+  const res = r.res;
+  const want = end - start;
+  let got = 0;
+  let failed = false;
+  const rs = fs.createReadStream('', { fd, start, end: end - 1, autoClose: false, highWaterMark: READ_SIZE });
+  const fail = (n: number, size: number): void => {
+    failed = true;
+    truncated(r, file, n, size, start + got);
+    stopReading(rs, done);
+    res.destroy();
+  };
+  rs.on('data', (chunk: string | Buffer) => {
+    const size = Math.min(READ_SIZE, want - got);
+    // a short read: nginx drops the buffer and gives up
+    if (chunk.length < size) return fail(chunk.length, size);
+    got += chunk.length;
+    r.bodyBytesSent += chunk.length;
+    if (!res.write(chunk)) {
+      rs.pause();
+      res.once('drain', () => rs.resume());
+    }
+  });
+  rs.on('end', () => {
+    if (failed) return;
+    if (got < want) fail(0, Math.min(READ_SIZE, want - got));
+    else next();
+  });
+  rs.on('error', () => {
+    res.destroy();
+    stopReading(rs, done);
+  });
+  return rs;
+}
+
+/** The descriptor is closed once no read on it is in flight: its number could be another file's by then. */
+function stopReading(rs: fs.ReadStream, done: () => void): void {
+  if (rs.closed) return done();
+  rs.once('close', done);
+  rs.destroy();
+}
+
 /** The body streamed from the descriptor with backpressure; closes it when done. */
-export function sendStream(r: HttpRequest, fd: number, ranges: Array<[number, number]> | undefined, size: number): void {
+export function sendStream(r: HttpRequest, fd: number, ranges: Array<[number, number]> | undefined, size: number, file = r.filename ?? ''): void {
   const res = r.res;
   let closed = false;
   const done = (): void => {
@@ -92,25 +156,18 @@ export function sendStream(r: HttpRequest, fd: number, ranges: Array<[number, nu
     closed = true;
     closeFile(fd);
   };
+  let current: fs.ReadStream | undefined;
+  // the client went away: stop reading
+  res.once('close', () => (current ? stopReading(current, done) : done()));
   if (!ranges || ranges.length === 1) {
-    const [start, end] = ranges ? ranges[0] : [0, -1];
-    const want = end >= 0 ? end - start : size;
-    let got = 0;
-    const rs = fs.createReadStream('', end >= 0 ? { fd, start, end: end - 1, autoClose: false } : { fd, autoClose: false });
-    rs.on('data', (chunk: string | Buffer) => {
-      r.bodyBytesSent += chunk.length;
-      got += chunk.length;
-    });
-    // a file truncated under us ends short of Content-Length: like nginx
-    // ("file was truncated"), close the connection rather than end the response
-    rs.pipe(res, { end: false });
-    rs.on('end', () => (got < want ? res.destroy() : res.end()));
-    rs.on('error', () => res.destroy());
-    rs.on('close', done);
-    res.on('close', () => rs.destroy());
+    const [start, end] = ranges ? ranges[0] : [0, size];
+    current = sendRange(r, fd, file, start, end, () => {
+      res.end();
+      done();
+    }, done);
     return;
   }
-  // multipart/byteranges: one read stream per range, each after its part head
+  // multipart/byteranges: each range after its part head
   const parts = r.ctx.multipart as { heads: string[]; tail: string };
   let i = 0;
   const next = (): void => {
@@ -124,26 +181,7 @@ export function sendStream(r: HttpRequest, fd: number, ranges: Array<[number, nu
     const head = parts.heads[i++];
     r.bodyBytesSent += head.length;
     res.write(head, 'latin1');
-    const rs = fs.createReadStream('', { fd, start, end: end - 1, autoClose: false });
-    let got = 0;
-    rs.on('data', (chunk: string | Buffer) => {
-      r.bodyBytesSent += chunk.length;
-      got += chunk.length;
-      if (!res.write(chunk)) {
-        rs.pause();
-        res.once('drain', () => rs.resume());
-      }
-    });
-    rs.on('end', () => {
-      if (got < end - start) {
-        res.destroy();
-        done();
-      } else next();
-    });
-    rs.on('error', () => {
-      res.destroy();
-      done();
-    });
+    current = sendRange(r, fd, file, start, end, next, done);
   };
   next();
 }

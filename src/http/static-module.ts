@@ -232,8 +232,8 @@ async function staticHandler(r: HttpRequest): Promise<Outcome> {
   r.trace?.push({ kind: 'content', handler: 'static', detail: mapped.path });
   if (mapped.outside) return outsideAlias(r, mapped);
   const file = fsPath(mapped.path);
-  const cache = openFileCache(r.loc);
-  const hit = cache?.lookup(mapped.path, file);
+  const { cache, maxSize } = openFileCache(r.loc);
+  const hit = cache.lookup(mapped.path, file);
   const opened = hit ? { fd: -1, st: hit.st } : openFile(file);
   if (!('fd' in opened)) return openFailed(r, opened.call, mapped.path, opened.err);
   const { fd, st } = opened;
@@ -281,7 +281,9 @@ async function staticHandler(r: HttpRequest): Promise<Outcome> {
   const whole = hit ? hit.body : st.size <= WHOLE_READ_MAX ? readWhole(fd, st.size) : undefined;
   if (whole) {
     closeFile(fd);
-    if (cache && !hit) cache.store(mapped.path, st, whole);
+    if (!hit && st.size <= maxSize) cache.store(mapped.path, st, whole);
+    // the gzip filter may keep what it makes of these bytes with them
+    if (hit) r.ctx.cachedFile = hit;
     sendBuffer(r, whole, ranges);
   } else sendStream(r, fd, ranges, st.size);
   return DONE;
