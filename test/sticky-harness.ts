@@ -1,3 +1,4 @@
+import { messageText, type ErrorContext } from '../src/process/error-log';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -34,7 +35,7 @@ export function request(opts: { cookie?: string; uri?: string; addr?: string } =
     uri: q < 0 ? uri : uri.slice(0, q), args: q < 0 ? '' : uri.slice(q + 1), hasArgs: q >= 0, requestUri: uri,
     vars: [], ctx: {}, out: { headers: [], contentLength: -1, lastModified: -1 }, res: new EventEmitter(),
     requestLine: `GET ${uri} HTTP/1.1`,
-    conn: { id: 1, remoteAddr: opts.addr ?? '192.0.2.1', ctx: { errorLogFor: () => ({ log: (level: string, line: string) => errorLog.push(`[${level}] ${line}`) }) } },
+    conn: { id: 1, remoteAddr: opts.addr ?? '192.0.2.1', ctx: { errorLogFor: () => ({ log: (level: string, line: string, c?: ErrorContext) => errorLog.push(`[${level}] ${messageText(line, c)}`) }) } },
   } as unknown as HttpRequest;
 }
 

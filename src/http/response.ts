@@ -66,6 +66,10 @@ export class HttpResponse extends EventEmitter {
   get headersSent(): boolean {
     return this._header !== null;
   }
+  /** ServerResponse's name for "the head went to the socket" (headersSent only says it was made) */
+  get _headerSent(): boolean {
+    return this.headerSent;
+  }
   get writable(): boolean {
     return !this.writableEnded && !this.destroyed;
   }
