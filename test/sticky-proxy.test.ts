@@ -6,6 +6,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { explain, explainText } from '../src/cli/explain';
 import { freePort, readLines, startNodinx, tempDir, type Running } from './helpers/http';
 import { startMemcached, type Memcached } from './helpers/memcached';
+import * as memjs from 'memjs';
+import { MemcachedLearnStore } from '../src/upstream/sticky-memcached';
 
 // Sticky sessions end to end: nodinx proxying to small Node backends that
 // behave as Tomcat does with a jvmRoute (a request whose JSESSIONID does not
@@ -225,6 +227,21 @@ describe('sticky learn in memcached that is not there', () => {
   });
 });
 
+/** Waits until the learn table in memcached holds the session (upstream "backend"). */
+async function learned(port: number, session: string): Promise<void> {
+  const key = new MemcachedLearnStore('backend', [], 0).key(session);
+  const mc = memjs.Client.create(`127.0.0.1:${port}`, { logger: { log: () => undefined } });
+  try {
+    for (let i = 0; i < 100; i++) {
+      if ((await mc.get(key)).value) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`session ${session} never reached memcached`);
+  } finally {
+    mc.close();
+  }
+}
+
 describe('sticky learn in memcached, shared by two nodinx instances', () => {
   let mcPort = 0;
   let mc: Memcached | undefined;
@@ -249,11 +266,14 @@ describe('sticky learn in memcached, shared by two nodinx instances', () => {
       const client = new Client();
       // a new session on A (round robin spreads the sessions over both backends)
       const home = routeOf((await client.get(a.port)).body);
+      // A writes what it learned to memcached after its response: B can know it once the write has landed
+      await learned(mcPort, client.jar.get('JSESSIONID')!);
       for (let i = 0; i < 20; i++) expect(routeOf((await client.get(i % 2 ? a.port : b.port)).body)).toBe(home);
     }
     // B restarted: it knows nothing in memory, memcached still does
     const client = new Client();
     const home = routeOf((await client.get(b.port)).body);
+    await learned(mcPort, client.jar.get('JSESSIONID')!);
     await b.stop();
     b = await nodinx(upstream);
     running.push(b);
