@@ -39,7 +39,9 @@ export function sendHeader(r: HttpRequest): number {
     out.contentLength = -1;
   }
   const loc = r.loc ?? r.server.core.loc!;
-  const h: string[] = ['Server', serverHeader(loc.serverTokens ?? 'on'), 'Date', httpDateNow()];
+  const h: string[] = [];
+  if (out.server === undefined) h.push('Server', serverHeader(loc.serverTokens ?? 'on'));
+  if (out.date === undefined) h.push('Date', httpDateNow());
   if (out.contentType !== undefined) h.push('Content-Type', out.contentType);
   if (out.contentLength >= 0) h.push('Content-Length', String(out.contentLength));
   if (out.lastModified !== -1 && (status === 200 || status === 206 || status === 304)) {
@@ -63,19 +65,31 @@ export function sendHeader(r: HttpRequest): number {
   // Node puts only 100..999 on a status line; nginx writes "return 0" as "000" (ngx_http_status_line)
   const wire = status < 100 ? 999 : status;
   try {
-    res.writeHead(wire, statusText(status), h);
+    res.writeHead(wire, reason(r, status), h);
   } catch {
     // a value Node refuses (a control character): drop the offending headers
     for (let i = h.length - 1; i > 0; i -= 2) if (/[^\t\x20-\x7e\x80-\xff]/.test(h[i])) h.splice(i - 1, 2);
-    res.writeHead(wire, statusText(status), h);
+    res.writeHead(wire, reason(r, status), h);
   }
   if (wire !== status) {
     const head = res as unknown as { _header: string };
     head._header = head._header.replace(/^(HTTP\/1\.[01]) 999 /, `$1 ${String(status).padStart(3, '0')} `);
   }
+  if (r.out.statusLine !== undefined && r.out.statusLine.length === 3 && reason(r, status) === '') {
+    // an upstream's "HTTP/1.1 299" without a reason phrase is passed as such
+    const head = res as unknown as { _header: string };
+    head._header = head._header.replace(/^(HTTP\/1\.[01] \d{3}) \r\n/, '$1\r\n');
+  }
   r.headerSent = true;
   r.headerBytes = Buffer.byteLength((res as unknown as { _header: string })._header ?? '', 'latin1');
   return DONE;
+}
+
+/** The reason phrase: an upstream's own (proxied status_line) while the status is still its, else nginx's. */
+function reason(r: HttpRequest, status: number): string {
+  const line = r.out.statusLine;
+  if (line !== undefined && line.startsWith(String(status))) return line.slice(4);
+  return statusText(status);
 }
 
 /**

@@ -61,6 +61,9 @@ export function logError(r: HttpRequest, level: LogLevel, message: string, actio
   if (action) line += ` while ${action}`;
   line += `, client: ${r.conn.remoteAddr}, server: ${r.server?.core.names[0]?.name ?? ''}`;
   if (r.requestLine) line += `, request: "${r.requestLine}"`;
+  // ngx_http_log_error_handler: the upstream a proxied request is talking to
+  const upstream = (r.ctx.upstream as { logText?: string } | undefined)?.logText;
+  if (upstream !== undefined) line += `, upstream: "${upstream}"`;
   const host = headerIn(r, 'host');
   if (host !== undefined) line += `, host: "${host}"`;
   const referer = headerIn(r, 'referer');

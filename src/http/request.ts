@@ -104,6 +104,11 @@ export interface HttpRequest {
 }
 
 export interface OutHeaders {
+  /** the reason phrase line after the code, as an upstream sent it ("200 Fine"); nginx's status_line */
+  statusLine?: string;
+  /** Server and Date an upstream sent and proxy_pass_header let through: nginx then writes none of its own */
+  server?: string;
+  date?: string;
   contentType?: string;
   /** -1: unknown */
   contentLength: number;
