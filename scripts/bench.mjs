@@ -403,11 +403,79 @@ async function benchProxy() {
   }
 }
 
+/**
+ * Sticky sessions (issue "Sessions that survive the pool"): nodinx alone
+ * (nginx OSS has no `sticky`), two Node backends, 100 B, 1 worker, upstream
+ * keep-alive; plain round robin against the same upstream with `sticky
+ * cookie` (every request carries the cookie of one server), `sticky route`
+ * (the jvmRoute of a JSESSIONID) and `sticky learn` (a session learned in
+ * the zone). Reported as sticky/plain ratios of req/s.
+ */
+async function benchSticky() {
+  if (spawnSync('wrk', ['--version']).error) {
+    console.log('\nSticky: skipped (needs wrk)');
+    return;
+  }
+  const seconds = Number(process.env.BENCH_WRK_SECONDS ?? 3);
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 1);
+  const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'nodinx-bench-sticky-')));
+  fs.mkdirSync(path.join(dir, 'logs'));
+  const ports = [await freePort(), await freePort()];
+  const backends = [];
+  for (const p of ports) backends.push(await startedOrFailed(process.execPath, ['-e', BACKEND_JS, String(p)], p));
+  const variants = [
+    ['round robin', '', []],
+    ['sticky cookie', 'sticky cookie srv;', ['-H', 'Cookie: srv=b']],
+    ['sticky route', 'sticky route $cookie_jsessionid;', ['-H', 'Cookie: JSESSIONID=0123456789ABCDEF-n1.b']],
+    ['sticky learn', 'sticky learn create=$upstream_cookie_jsessionid lookup=$cookie_jsessionid zone=s:1m;', ['-H', 'Cookie: JSESSIONID=S1']],
+  ];
+  const rows = [];
+  const notes = new Set();
+  try {
+    const results = {};
+    for (let k = 0; k < rounds; k++) {
+      for (const [name, sticky, extra] of variants) {
+        const port = await freePort();
+        const conf = path.join(dir, 'nginx.conf');
+        fs.writeFileSync(conf, `worker_processes 1;\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n` +
+          `  upstream backend { server 127.0.0.1:${ports[0]} route=a; server 127.0.0.1:${ports[1]} route=b; keepalive 32; ${sticky} }\n` +
+          `  server { listen 127.0.0.1:${port}; location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; } }\n}\n`);
+        let child;
+        try {
+          child = await startedOrFailed(process.execPath, [path.join(ROOT, 'bin/nodinx'), '-p', dir + '/', '-e', path.join(dir, 'logs/error.log'),
+            '-c', conf, '-g', `daemon off; pid ${dir}/nodinx.pid;`], port);
+          const url = `http://127.0.0.1:${port}/100`;
+          wrk(url, 1, extra);
+          (results[name] ??= []).push(wrk(url, seconds, extra));
+        } catch (e) {
+          notes.add(`${name}: ${e.message}`);
+        } finally {
+          if (child) await stopped(child);
+        }
+      }
+    }
+    const base = results['round robin'] ? median(results['round robin'].map((x) => x.rps)) : NaN;
+    for (const [name] of variants) {
+      const xs = results[name];
+      if (!xs) continue;
+      const rps = median(xs.map((x) => x.rps));
+      rows.push([name, rps.toFixed(0), median(xs.map((x) => x.p99)).toFixed(2), Number.isNaN(base) ? '-' : (rps / base).toFixed(2)]);
+    }
+  } finally {
+    for (const b of backends) await stopped(b);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  table(`Sticky: nodinx, 1 worker, two Node backends, 100 B, wrk -t1 -c50 -d${seconds}s (median of ${rounds})`,
+    ['upstream', 'req/s', 'p99 ms', 'vs round robin'], rows);
+  for (const note of notes) console.log(`not measured: ${note}`);
+}
+
 if (!fs.existsSync(path.join(ROOT, 'dist/conf/load.js'))) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'inherit' });
-// BENCH_ONLY=static (or startup, config, gzip, proxy) runs one section
+// BENCH_ONLY=static (or startup, config, gzip, proxy, sticky) runs one section
 const only = process.env.BENCH_ONLY;
 if (!only || only === 'startup') await benchStartup();
 if (!only || only === 'config') benchConfigLoad();
 if (!only || only === 'static') await benchStatic();
 if (!only || only === 'gzip') await benchGzip();
 if (!only || only === 'proxy') await benchProxy();
+if (!only || only === 'sticky') await benchSticky();

@@ -236,6 +236,9 @@ export function explainText(e: Explanation, prefix: string): string {
       case 'access':
         out.push(`access    ${s.module}: ${fromBytes(s.result)}`);
         break;
+      case 'sticky':
+        out.push(`sticky    upstream ${s.upstream}: ${fromBytes(s.rule)} → ${s.peer}`);
+        break;
       default:
         out.push(`${s.kind.padEnd(9)} ${JSON.stringify({ ...s, kind: undefined })}`);
     }

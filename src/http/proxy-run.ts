@@ -111,7 +111,10 @@ export class ProxyRun {
       // a client that closed its side is gone for nginx too (EPOLLRDHUP)
       if (this.r.conn.socket.readableEnded) queueMicrotask(this.onClientClose);
       else this.r.conn.socket.once('end', this.onClientClose);
-      this.connect();
+      // a method may look the request up elsewhere first (sticky learn in memcached); it never rejects
+      const prepared = this.group.balancer.prepare?.(this.group, this.state);
+      if (prepared) prepared.then(() => this.connect());
+      else this.connect();
     });
   }
 

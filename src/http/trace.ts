@@ -22,7 +22,9 @@ export type TraceEvent =
   | { kind: 'named-location'; reason: string; name: string }
   | { kind: 'access'; module: string; result: string }
   | { kind: 'content'; handler: string; detail: string }
-  | { kind: 'status'; code: number; reason: string };
+  | { kind: 'status'; code: number; reason: string }
+  /** the sticky rule of an upstream and the server it led to (or the balancer's, when it led nowhere) */
+  | { kind: 'sticky'; upstream: string; rule: string; peer: string };
 
 export type Trace = TraceEvent[];
 

@@ -85,6 +85,13 @@ export interface Balancer {
    * pick one in state.tried
    */
   select(group: UpstreamGroup, state: PickState): Peer | typeof NO_LIVE;
+  /**
+   * Work a method must finish before the first select() of a request and
+   * cannot do synchronously (`sticky learn ... memcached=`: the session
+   * lookup). The proxy calls it after initPick and before the first
+   * getPeer, and awaits it only when it returns a promise; it never rejects.
+   */
+  prepare?(group: UpstreamGroup, state: PickState): Promise<void> | void;
   /** what the method decides by, for `nodinx explain` ("hash $request_uri consistent") */
   describe?(group: UpstreamGroup, state?: PickState): string[];
   /**
