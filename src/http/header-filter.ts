@@ -51,7 +51,8 @@ export function sendHeader(r: HttpRequest): number {
   // the absolute form replaces the value, as nginx's header filter does: $sent_http_location logs it
   if (made) h.push('Location', (out.location = absoluteLocation(r, out.location!)));
   if (chunkedFilter(r)) h.push('Transfer-Encoding', 'chunked');
-  h.push('Connection', r.keepalive ? 'keep-alive' : 'close');
+  // a 101 (proxied upgrade) says so, as ngx_http_header_filter does
+  h.push('Connection', status === 101 ? 'upgrade' : r.keepalive ? 'keep-alive' : 'close');
   if (r.keepalive && loc.keepaliveHeader) h.push('Keep-Alive', `timeout=${loc.keepaliveHeader}`);
   // gzip_vary: set by the gzip filter and gzip_static when the body depends on Accept-Encoding
   if (r.ctx.gzipVary) h.push('Vary', 'Accept-Encoding');

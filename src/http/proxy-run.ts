@@ -2,6 +2,7 @@ import * as net from 'node:net';
 import type { Readable } from 'node:stream';
 import { DONE, type HttpRequest, type Outcome } from './request';
 import { logError } from './http-context';
+import { headerIn } from './core-variables';
 import { sendHeader } from './header-filter';
 import { internalRedirect, namedLocation } from './find-config';
 import { HeaderState, parseHeaderLine } from './header-parser';
@@ -47,7 +48,7 @@ const NEXT_ERRORS: Array<[number, number]> = [
 
 const NON_IDEMPOTENT = new Set(['POST', 'LOCK', 'PATCH']);
 
-type Action = 'connecting to upstream' | 'sending request to upstream' | 'reading response header from upstream' | 'reading upstream';
+type Action = 'proxying upgraded connection' | 'connecting to upstream' | 'sending request to upstream' | 'reading response header from upstream' | 'reading upstream';
 
 export interface RequestToSend {
   head: string;
@@ -260,13 +261,19 @@ export class ProxyRun {
   /** The whole request went out: wait for the answer under proxy_read_timeout. */
   private sent(): void {
     if (this.finished) return;
-    if (this.action === 'sending request to upstream') this.action = 'reading response header from upstream';
+    // the action stays "sending request" until the read handler runs (ngx_http_upstream_process_header)
     this.arm(this.conf.readTimeout!);
+  }
+
+  /** What nginx's read handler sets before it looks at the connection. */
+  private reading(): void {
+    if (!this.headerPassed) this.action = 'reading response header from upstream';
   }
 
   private timedOut(): void {
     this.timer = undefined;
     if (this.finished) return;
+    if (this.requestSent) this.reading();
     if (this.headerPassed) {
       this.log('error', 'upstream timed out (110: Connection timed out)');
       this.finalize(504);
@@ -278,6 +285,7 @@ export class ProxyRun {
 
   private failed(e: NodeJS.ErrnoException): void {
     if (this.finished) return;
+    if (e.syscall === 'read') this.reading();
     // the event pipe (proxy_buffering on) reads the body with readv(), everything else with recv()
     const recv = this.action === 'reading upstream' && this.buffering ? 'readv()' : 'recv()';
     const sys = e.syscall === 'connect' ? 'connect()' : e.syscall === 'read' ? recv : e.syscall === 'write' || e.syscall === 'writev' ? 'writev()' : `${e.syscall ?? 'recv'}()`;
@@ -292,6 +300,7 @@ export class ProxyRun {
 
   private eof(): void {
     if (this.finished) return;
+    this.reading();
     if (!this.statusDone || this.headerPassed === false) {
       if (this.conn?.sock.readableEnded === false && !this.conn.sock.destroyed) return;
       this.log('error', 'upstream prematurely closed connection');
@@ -339,6 +348,7 @@ export class ProxyRun {
 
   private read(d: Buffer): void {
     if (this.finished) return;
+    this.reading();
     this.cur.bytesReceived += d.length;
     if (this.headerPassed) {
       this.timer?.refresh();
@@ -488,6 +498,10 @@ export class ProxyRun {
     }
     r.status = code;
     processHeaders(r, this.conf, this.headersIn, hs, this.statusText);
+    if (code === 101 && headerIn(r, 'upgrade') !== undefined) {
+      this.upgrade(bodyStart);
+      return;
+    }
     if (this.group.balancer.responded && this.lastPeer) {
       const lower = this.headersIn.map(([k, v]): [string, string] => [k.toLowerCase(), v]);
       this.group.balancer.responded(this.group, this.state, this.lastPeer, lower, r.out.headers);
@@ -634,6 +648,70 @@ export class ProxyRun {
     });
   }
 
+  /**
+   * ngx_http_upstream_upgrade: the 101 goes out, then the two connections
+   * are joined, each side paused while the other cannot take more, under
+   * proxy_read_timeout for the upstream's silence; either side closing
+   * ends both.
+   */
+  private upgrade(from: number): void {
+    const r = this.r;
+    r.keepalive = false;
+    sendHeader(r);
+    this.headerPassed = true;
+    r.res.flushHeaders();
+    this.action = 'proxying upgraded connection';
+    const client = r.conn.socket;
+    // the connection is a tunnel now: the HTTP side stops reading it
+    client.removeAllListeners('data');
+    client.removeAllListeners('end');
+    client.removeAllListeners('timeout');
+    client.setTimeout(0);
+    this.cleanup();
+    const up = this.conn!.sock;
+    this.detach();
+    const rest = this.buf.subarray(from);
+    this.buf = Buffer.alloc(0);
+    if (rest.length) client.write(rest);
+    this.arm(this.conf.readTimeout!);
+    const end = (): void => {
+      if (this.finished) return;
+      this.finished = true;
+      this.disarm();
+      this.cur.responseTime = Date.now() - this.tryStart;
+      if (this.peer) freePeer(this.group, this.peer, this.state, false);
+      this.peer = undefined;
+      up.destroy();
+      client.destroy();
+      this.resolve(DONE);
+    };
+    this.timer = setTimeout(() => {
+      this.log('error', 'upstream timed out (110: Connection timed out)');
+      end();
+    }, this.conf.readTimeout!);
+    up.on('data', (d: Buffer) => {
+      this.timer?.refresh();
+      this.cur.bytesReceived += d.length;
+      r.bodyBytesSent += d.length;
+      if (!client.write(d)) {
+        up.pause();
+        client.once('drain', () => up.resume());
+      }
+    });
+    client.on('data', (d: Buffer) => {
+      this.cur.bytesSent += d.length;
+      if (!up.write(d)) {
+        client.pause();
+        up.once('drain', () => client.resume());
+      }
+    });
+    for (const s of [up, client]) {
+      s.on('end', end);
+      s.on('close', end);
+      s.on('error', end);
+    }
+  }
+
   /** The response is complete: the connection goes back to the pool or is closed. */
   private done(): void {
     this.release();
@@ -682,9 +760,15 @@ export class ProxyRun {
     this.conn = undefined;
     this.finished = true;
     this.cleanup();
+    if (rc === 499) {
+      // nothing more goes to a client that is gone: the connection closes and the request is logged
+      this.r.res.destroy();
+      this.r.conn.socket.destroy();
+      this.resolve(DONE);
+      return;
+    }
     if (this.headerPassed) {
       if (rc === 0) this.r.res.end();
-      else if (rc === 499) this.r.res.destroy();
       else this.cut(flush);
       this.resolve(DONE);
       return;
