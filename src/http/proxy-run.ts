@@ -114,7 +114,7 @@ export class ProxyRun {
       else this.r.conn.socket.once('end', this.onClientClose);
       // a method may look the request up elsewhere first (sticky learn in memcached); it never rejects
       const prepared = this.group.balancer.prepare?.(this.group, this.state);
-      if (prepared) prepared.then(() => this.connect());
+      if (prepared) prepared.then(() => this.finished || this.connect());
       else this.connect();
     });
   }
