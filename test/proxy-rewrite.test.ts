@@ -10,7 +10,7 @@ import { ensureNginx, freePort, startNginx, tempDir, type Running } from './help
 import { nodinxProxies, parseResponses } from './helpers/proxy-diff';
 import { exchange } from './helpers/raw-socket';
 
-// proxy_redirect, proxy_cookie_domain and proxy_cookie_path: a table of
+// proxy_redirect and proxy_cookie_domain/_path/_flags: a table of
 // (location, header from the upstream) rows. nginx proxies each row to a
 // backend that sends the row's header; the value nginx passes on must be
 // the row's `nginx`, and rewriteUpstreamHeader, run on the same location of
@@ -80,6 +80,15 @@ const ROWS: Row[] = [
   { conf: 'proxy_cookie_path "" /pre;', header: 'Set-Cookie', value: 'a=1; Path=/x', nginx: 'a=1; Path=/pre/x' },
   { conf: 'proxy_cookie_path / /app/;', header: 'Set-Cookie', value: 'a=1; Path; path=/z', nginx: 'a=1; Path; path=/app/z' },
   { conf: 'proxy_cookie_domain backend.local example.com;', header: 'Set-Cookie', value: 'a=1; Domain=backend.local=x', nginx: 'a=1; Domain=backend.local=x' },
+  { conf: 'proxy_cookie_flags one secure httponly samesite=strict;', header: 'Set-Cookie', value: 'one=1; Path=/', nginx: 'one=1; Path=/; Secure; HttpOnly; SameSite=Strict' },
+  { conf: 'proxy_cookie_flags one secure samesite=lax;', header: 'Set-Cookie', value: 'one=1 ;secure; samesite=LAX', nginx: 'one=1; secure; samesite=LAX' },
+  { conf: 'proxy_cookie_flags one samesite=none;', header: 'Set-Cookie', value: 'one=1; SameSite=Lax; Path=/', nginx: 'one=1; SameSite=None; Path=/' },
+  { conf: 'proxy_cookie_flags one nosecure nohttponly nosamesite;', header: 'Set-Cookie', value: 'one=1; Secure; HttpOnly; SameSite=Lax; Path=/', nginx: 'one=1; Path=/' },
+  { conf: 'proxy_cookie_flags one secure;', header: 'Set-Cookie', value: 'two=2;Path=/', nginx: 'two=2;Path=/' },
+  { conf: 'proxy_cookie_flags ONE bogus secure;', header: 'Set-Cookie', value: 'one=1', nginx: 'one=1; Secure' },
+  { conf: 'proxy_cookie_flags ~^s(?<rest>.*) httponly; proxy_cookie_flags sid secure;', header: 'Set-Cookie', value: ['SID=1', 'other=2'], nginx: ['SID=1; HttpOnly', 'other=2'] },
+  { conf: 'proxy_cookie_flags novalue secure;', header: 'Set-Cookie', value: 'novalue', nginx: 'novalue' },
+  { conf: 'proxy_cookie_domain backend.local example.com; proxy_cookie_flags a samesite=lax secure;', header: 'Set-Cookie', value: 'a=1; Domain=backend.local; secure', nginx: 'a=1; Domain=example.com; secure; SameSite=Lax' },
 ];
 
 let backend: Backend;

@@ -1,4 +1,3 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -6,7 +5,6 @@ import { loadConfig } from '../src/conf/load';
 import type { HttpRequest } from '../src/http/request';
 import { findUpstream, freePeer, getPeer, initPick, NO_LIVE, type Peer, type PickState, type UpstreamGroup } from '../src/upstream';
 import { tempDir } from './helpers/http';
-import { waitForPort } from './helpers/ports';
 
 // In-process picks for the sticky tests: upstream blocks read from a real
 // config, requests made here, tries run through initPick/prepare/getPeer/
@@ -59,28 +57,4 @@ export async function run(g: UpstreamGroup, r: HttpRequest, opts: { fail?: numbe
     (r.res as EventEmitter).emit('finish');
     return { peer: peer as Peer, state, out };
   }
-}
-
-/** Debian's memcached, installed if missing, without starting the system service. */
-export function ensureMemcached(): void {
-  if (fs.existsSync('/usr/bin/memcached')) return;
-  if (!fs.existsSync('/usr/sbin/policy-rc.d')) fs.writeFileSync('/usr/sbin/policy-rc.d', '#!/bin/sh\nexit 101\n', { mode: 0o755 });
-  const r = spawnSync('apt-get', ['install', '-y', '-q', 'memcached'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  if (r.status !== 0) throw new Error('apt-get install memcached failed');
-}
-
-export async function startMemcached(port: number): Promise<ChildProcess> {
-  const args = ['-l', '127.0.0.1', '-p', String(port), '-U', '0', '-m', '16'];
-  if (process.getuid?.() === 0) args.push('-u', 'nobody');
-  const child = spawn('/usr/bin/memcached', args, { stdio: 'ignore' });
-  await waitForPort(port);
-  return child;
-}
-
-export function stopProcess(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
 }

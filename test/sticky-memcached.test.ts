@@ -1,10 +1,9 @@
-import type { ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StickyBalancer } from '../src/upstream/sticky-balancer';
 import type { UpstreamGroup } from '../src/upstream/types';
-import { freePort } from './helpers/ports';
-import { cleanup, ensureMemcached, errorLog, load, request, run, startMemcached, stopProcess } from './sticky-harness';
+import { startMemcached, type Memcached } from './helpers/memcached';
+import { cleanup, errorLog, load, request, run } from './sticky-harness';
 
 // `sticky learn ... memcached=`: two loads of the same config stand for two
 // nodinx instances (or one before and after a restart); they share a real
@@ -44,19 +43,18 @@ async function stored(port: number, key: string): Promise<void> {
 
 describe('sticky learn over memcached', () => {
   let port = 0;
-  let mc: ChildProcess | undefined;
+  let mc: Memcached | undefined;
   let a: UpstreamGroup, b: UpstreamGroup;
 
   beforeAll(async () => {
-    ensureMemcached();
-    port = await freePort();
-    mc = await startMemcached(port);
+    mc = await startMemcached();
+    port = mc.port;
     a = load(CONF(port))('backend');
     b = load(CONF(port))('backend');
   });
   afterAll(async () => {
     for (const g of [a, b]) (g?.balancer as StickyBalancer | undefined)?.store?.close?.();
-    await stopProcess(mc);
+    await mc?.stop();
     cleanup();
   });
 
@@ -79,7 +77,7 @@ describe('sticky learn over memcached', () => {
   });
 
   it('memcached down: requests go to the balancer, one log line per failure window, then it is used again', async () => {
-    await stopProcess(mc);
+    await mc!.stop();
     errorLog.length = 0;
     const seen = new Set<string>();
     for (let i = 0; i < 6; i++) {
@@ -92,7 +90,7 @@ describe('sticky learn over memcached', () => {
     expect(errorLog.filter((l) => l.startsWith('[error]'))).toHaveLength(1);
     expect(errorLog[0]).toMatch(/^\[error\] \*1 sticky learn memcached node "n1" \(127\.0\.0\.1:\d+\) failed \(.*\), upstream "backend" balances without it, client: 192\.0\.2\.1/);
     // a new memcached on the same port (empty): the node is tried again after its 1 s down time
-    mc = await startMemcached(port);
+    await mc!.start();
     await new Promise((res) => setTimeout(res, 1100));
     const got = await run(a, request({ cookie: 'JSESSIONID=77-n1.tomcat1' }), { headers: [['set-cookie', 'JSESSIONID=77-n1.tomcat1']] });
     expect(errorLog.some((l) => l.startsWith('[notice] *1 sticky learn memcached node "n1"') && l.includes('answers again'))).toBe(true);

@@ -1,4 +1,3 @@
-import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -6,7 +5,7 @@ import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { explain, explainText } from '../src/cli/explain';
 import { freePort, readLines, startNodinx, tempDir, type Running } from './helpers/http';
-import { ensureMemcached, startMemcached, stopProcess } from './sticky-harness';
+import { startMemcached, type Memcached } from './helpers/memcached';
 
 // Sticky sessions end to end: nodinx proxying to small Node backends that
 // behave as Tomcat does with a jvmRoute (a request whose JSESSIONID does not
@@ -228,13 +227,12 @@ describe('sticky learn in memcached that is not there', () => {
 
 describe('sticky learn in memcached, shared by two nodinx instances', () => {
   let mcPort = 0;
-  let mc: ChildProcess | undefined;
+  let mc: Memcached | undefined;
   beforeAll(async () => {
-    ensureMemcached();
-    mcPort = await freePort();
-    mc = await startMemcached(mcPort);
+    mc = await startMemcached();
+    mcPort = mc.port;
   });
-  afterAll(() => stopProcess(mc));
+  afterAll(() => mc?.stop());
 
   it('one session goes to one backend whichever instance takes it, and after a restart', async () => {
     backends = [await backend('tomcat1'), await backend('tomcat2')];

@@ -124,10 +124,11 @@ describe('sticky learn', () => {
     for (let i = 0; i < 20; i++) expect((await run(g, request({ cookie: 'JSESSIONID=S1' }))).peer).toBe(moved.peer);
   });
 
-  it('a session no server learned is served by the balancer', async () => {
+  it('a session no server learned is served by the balancer, and not learned from the client', async () => {
     const g = load(LEARN)('u');
     const got = await run(g, request({ cookie: 'JSESSIONID=unknown' }));
     expect(got.state.reason).toMatch(/^sticky: session unknown unknown; least_conn/);
+    expect((await run(g, request({ cookie: 'JSESSIONID=unknown' }))).state.reason).toMatch(/^sticky: session unknown unknown; /);
   });
 });
 

@@ -11,6 +11,7 @@ import { ErrorLog } from '../process/error-log';
 import { Master } from '../process/master';
 import { OptionError, parseOptions, type Options, type Signal } from './options';
 import { testConfig } from './test-config';
+import { sessionMain } from './session';
 import { defaultErrorLog } from '../process/files';
 import { configureText, versionLine } from './version';
 
@@ -40,6 +41,7 @@ Options:
   -g directives : set global directives out of configuration file
   parse         : print the configuration's parse tree as crossplane JSON
   explain       : show the path a request takes through the configuration, and why
+  session       : show a session as stored in memcached: session ID --memcached-nodes "n1:HOST:PORT …"
 `;
 
 function loadOptions(o: Options) {
@@ -154,6 +156,7 @@ async function explainCommand(argv: string[], out: Console): Promise<number> {
 
 export async function main(argv: string[], progName: string): Promise<number> {
   const out = new Console(progName);
+  if (argv[0] === 'session') return sessionMain(argv.slice(1), out);
   if (argv[0] === 'explain') {
     try {
       return await explainCommand(argv.slice(1), out);

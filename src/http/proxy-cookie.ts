@@ -1,13 +1,19 @@
 import type { Cf } from '../conf/module';
+import type { CompiledRegex } from '../conf/regex';
 import { compile } from './core-conf';
+import { setNamedCaptures } from './find-config';
 import type { HttpRequest } from './request';
+import type { Template } from './variables';
 import { applyRule, compileRewriteRegex, type RewriteRule } from './proxy-redirect';
 
-// proxy_cookie_domain and proxy_cookie_path (ngx_http_proxy_module.c, 1.22):
+// proxy_cookie_domain, proxy_cookie_path and proxy_cookie_flags
+// (ngx_http_proxy_module.c, 1.22):
 // a Set-Cookie from the upstream is cut into its attributes; the value of
 // each domain= and path= attribute goes through the first rule that matches;
-// when one did, the header is written again from its attributes, joined by
-// "; " (nginx's spaces trimmed), otherwise it passes unchanged.
+// then the flags of the first proxy_cookie_flags rule naming the cookie are
+// set or removed; when anything matched, the header is written again from
+// its attributes, joined by "; " (spaces trimmed), otherwise it passes
+// unchanged.
 
 /** undefined: not set at this level (inherits); null: `off` (inherits nothing). */
 export type CookieRules = RewriteRule[] | null | undefined;
@@ -44,6 +50,35 @@ export function cookieRule(cf: Cf, current: CookieRules, domain: boolean): Cooki
   }
   return rules;
 }
+
+/** One proxy_cookie_flags: the cookie's name (a value or a caseless regex) and its flags, variables allowed. */
+export interface CookieFlagsRule {
+  cookie: Template | CompiledRegex;
+  flags: Template[];
+}
+
+/** undefined: not set at this level; null: `off`. */
+export type CookieFlags = CookieFlagsRule[] | null | undefined;
+
+/** ngx_http_proxy_cookie_flags: flags are not checked here; an unknown one is skipped per request, as nginx does. */
+export function cookieFlagsRule(cf: Cf, current: CookieFlags): CookieFlags | string {
+  if (current === null) return 'is duplicate';
+  const [name, ...flags] = cf.args;
+  if (flags.length === 0) {
+    if (name !== 'off') throw cf.error(`invalid parameter "${name}"`);
+    if (current !== undefined) return 'is duplicate';
+    return null;
+  }
+  const cookie = name.startsWith('~') ? compileRewriteRegex(cf, name.slice(1), true) : compile(cf, name);
+  return [...(current ?? []), { cookie, flags: flags.map((f) => compile(cf, f)) }];
+}
+
+const FLAG = { secureOn: 1, secureOff: 2, httponlyOn: 4, httponlyOff: 8, strict: 16, lax: 32, none: 64, samesiteOff: 128 };
+/** ngx_http_proxy_cookie_flags_masks */
+const FLAG_NAMES: Record<string, number> = {
+  secure: FLAG.secureOn, httponly: FLAG.httponlyOn, 'samesite=strict': FLAG.strict, 'samesite=lax': FLAG.lax,
+  'samesite=none': FLAG.none, nosecure: FLAG.secureOff, nohttponly: FLAG.httponlyOff, nosamesite: FLAG.samesiteOff,
+};
 
 interface Attr {
   key: string;
@@ -83,9 +118,48 @@ function rewriteValue(r: HttpRequest, value: string, rules: RewriteRule[]): stri
   return undefined;
 }
 
+/** ngx_http_proxy_rewrite_cookie_flags: the flags of the first rule whose cookie is this one, 0 if none. */
+function cookieFlags(r: HttpRequest, name: string, rules: CookieFlagsRule[]): number {
+  const rule = rules.find((rule) => {
+    if (!('regex' in rule.cookie)) return rule.cookie.run(r).toLowerCase() === name.toLowerCase();
+    const m = rule.cookie.regex.exec(name);
+    if (m && rule.cookie.captures > 0) r.captures = Array.from(m, (x) => x ?? '');
+    if (m?.groups) setNamedCaptures(r, m.groups);
+    return m !== null;
+  });
+  let f = 0;
+  for (const t of rule?.flags ?? []) f |= FLAG_NAMES[t.run(r).toLowerCase()] ?? 0;
+  return f;
+}
+
+/** ngx_http_proxy_edit_cookie_flags: present flags kept or removed, missing ones added at the end. */
+function editFlags(attrs: Array<Attr | undefined>, flags: number): void {
+  let f = flags;
+  for (let i = 1; i < attrs.length; i++) {
+    const a = attrs[i]!;
+    const key = a.key.toLowerCase();
+    if (key === 'secure') {
+      if (f & FLAG.secureOn) f &= ~FLAG.secureOn;
+      else if (f & FLAG.secureOff) attrs[i] = undefined;
+    } else if (key === 'httponly') {
+      if (f & FLAG.httponlyOn) f &= ~FLAG.httponlyOn;
+      else if (f & FLAG.httponlyOff) attrs[i] = undefined;
+    } else if (key === 'samesite') {
+      const want = f & FLAG.strict ? 'Strict' : f & FLAG.lax ? 'Lax' : f & FLAG.none ? 'None' : undefined;
+      if (want) {
+        f &= ~(f & FLAG.strict ? FLAG.strict : f & FLAG.lax ? FLAG.lax : FLAG.none);
+        if ((a.value ?? '').toLowerCase() !== want.toLowerCase()) attrs[i] = { key: 'SameSite', value: want };
+      } else if (f & FLAG.samesiteOff) attrs[i] = undefined;
+    }
+  }
+  if (f & FLAG.secureOn) attrs.push({ key: 'Secure' });
+  if (f & FLAG.httponlyOn) attrs.push({ key: 'HttpOnly' });
+  if (f & (FLAG.strict | FLAG.lax | FLAG.none)) attrs.push({ key: 'SameSite', value: f & FLAG.strict ? 'Strict' : f & FLAG.lax ? 'Lax' : 'None' });
+}
+
 /** ngx_http_proxy_rewrite_cookie; undefined when the header is to pass unchanged. */
-export function rewriteCookie(r: HttpRequest, header: string, domains: CookieRules, paths: CookieRules): string | undefined {
-  if (!domains && !paths) return undefined;
+export function rewriteCookie(r: HttpRequest, header: string, domains: CookieRules, paths: CookieRules, flagRules?: CookieFlags): string | undefined {
+  if (!domains && !paths && !flagRules) return undefined;
   const attrs = parseCookie(header);
   if (attrs[0].value === undefined) return undefined;
   let changed = false;
@@ -103,6 +177,14 @@ export function rewriteCookie(r: HttpRequest, header: string, domains: CookieRul
       changed = true;
     }
   }
+  const all: Array<Attr | undefined> = attrs;
+  if (flagRules) {
+    const flags = cookieFlags(r, attrs[0].key, flagRules);
+    if (flags) {
+      editFlags(all, flags);
+      changed = true;
+    }
+  }
   if (!changed) return undefined;
-  return attrs.map((a) => (a.value === undefined ? a.key : `${a.key}=${a.value}`)).join('; ');
+  return all.flatMap((a) => (a ? [a.value === undefined ? a.key : `${a.key}=${a.value}`] : [])).join('; ');
 }

@@ -1,13 +1,13 @@
-import { C, TAKE12, type Cf, type Module } from '../conf/module';
+import { C, TAKE12, TAKE1234, type Cf, type Module } from '../conf/module';
 import { compileRegex, type CompiledRegex } from '../conf/regex';
 import { coreLoc, compile, type HttpCtx, type HttpMainConf, type HttpModuleHooks, type LocationConf } from './core-conf';
 import { defineCaptures } from './core-blocks';
 import { setNamedCaptures } from './find-config';
-import { cookieRule, rewriteCookie, type CookieRules } from './proxy-cookie';
+import { cookieFlagsRule, cookieRule, rewriteCookie, type CookieFlags, type CookieRules } from './proxy-cookie';
 import type { HttpRequest } from './request';
 import { staticTemplate, type Template } from './variables';
 
-// proxy_redirect, proxy_cookie_domain and proxy_cookie_path: how nginx's
+// proxy_redirect and proxy_cookie_domain/_path/_flags: how nginx's
 // proxy module rewrites the Location, Refresh and Set-Cookie headers an
 // upstream sends (ngx_http_proxy_rewrite_* in ngx_http_proxy_module.c). The
 // proxy module calls rewriteUpstreamHeader for each such header; the rules
@@ -32,6 +32,7 @@ export interface ProxyRewriteLocConf {
   redirects?: RewriteRule[];
   cookieDomains?: CookieRules;
   cookiePaths?: CookieRules;
+  cookieFlags?: CookieFlags;
 }
 
 /** What the proxy module keeps of proxy_pass (its loc.confs.http_proxy). */
@@ -181,7 +182,7 @@ export function rewriteUpstreamHeaderRc(r: HttpRequest, name: string, value: str
   const conf = r.loc.confs[PROXY_REWRITE] as ProxyRewriteLocConf | undefined;
   let out: string | undefined;
   if (name === 'set-cookie') {
-    if (conf) out = rewriteCookie(r, value, conf.cookieDomains, conf.cookiePaths);
+    if (conf) out = rewriteCookie(r, value, conf.cookieDomains, conf.cookiePaths, conf.cookieFlags);
   } else if (conf?.redirect && conf.redirects) {
     let prefix = 0;
     if (name === 'refresh') {
@@ -216,6 +217,7 @@ export const proxyRewriteModule: Module & HttpModuleHooks = {
     // ngx_conf_merge_ptr_value: `off` (null) stops the inheritance
     if (conf.cookieDomains === undefined) conf.cookieDomains = prev.cookieDomains;
     if (conf.cookiePaths === undefined) conf.cookiePaths = prev.cookiePaths;
+    if (conf.cookieFlags === undefined) conf.cookieFlags = prev.cookieFlags;
   },
   postconfiguration(main: HttpMainConf) {
     for (const s of main.servers) {
@@ -240,6 +242,15 @@ export const proxyRewriteModule: Module & HttpModuleHooks = {
         const v = cookieRule(cf, conf.cookiePaths, false);
         if (typeof v === 'string') return v;
         conf.cookiePaths = v;
+        return undefined;
+      },
+    },
+    {
+      name: 'proxy_cookie_flags', type: C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | TAKE1234,
+      set(cf, conf: ProxyRewriteLocConf) {
+        const v = cookieFlagsRule(cf, conf.cookieFlags);
+        if (typeof v === 'string') return v;
+        conf.cookieFlags = v;
         return undefined;
       },
     },

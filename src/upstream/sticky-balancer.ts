@@ -215,9 +215,10 @@ export function stickyBalancer(inner: Balancer & { init?(g: UpstreamGroup): void
       }
       const table = store;
       if (sticky.method !== 'learn' || !table) return;
-      // a new session the response creates; else (nodinx) a session that moved to another server follows it
+      // a new session the response creates; else (nodinx) a bound session that moved to another
+      // server follows it — never a value only the client says exists (the table is not the client's)
       let session = created(sticky.create, headers, r);
-      if (!session && pick?.value && pick.target !== peer) session = pick.value;
+      if (!session && pick?.target && pick.target !== peer) session = pick.value;
       if (!session) return;
       const route = peerRoute(peer);
       if (sticky.header) table.set(session, route, r);

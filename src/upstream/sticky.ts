@@ -15,7 +15,7 @@ import { parseSticky as parseStickyArgs, type ShmZones, type StickyConf } from '
 
 export type { StickyConf } from './sticky-conf';
 export { stickyBalancer, type StickyBalancer } from './sticky-balancer';
-export { cookieTime, peerRoute as stickyId } from './sticky-cookie';
+export { cookieTime } from './sticky-cookie';
 
 /** `sticky cookie|route|learn ...` of an upstream block; errors carry the directive's file:line. */
 export function parseSticky(cf: Cf): StickyConf {

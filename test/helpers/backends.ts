@@ -112,15 +112,18 @@ export async function startBackend(script: Action | Action[], opts: { path?: str
     open.add(sock);
     sock.on('close', () => open.delete(sock));
     sock.on('error', () => {});
-    let buf = Buffer.alloc(0);
+    // a growing buffer: appending 10 MiB in socket-sized pieces must not copy it all each time
+    let store = Buffer.alloc(64 * 1024);
+    let len = 0;
     let busy = false;
     let onConnection = 0;
     const next = async (): Promise<void> => {
       if (busy) return;
-      const parsed = parseRequest(buf);
+      const parsed = parseRequest(store.subarray(0, len));
       if (!parsed) return;
       busy = true;
-      buf = buf.subarray(parsed.used);
+      store.copy(store, 0, parsed.used, len);
+      len -= parsed.used;
       const req: BackendRequest = { ...parsed.req, n: backend.requests.length + 1, onConnection: ++onConnection };
       backend.requests.push(req);
       const action = actions[Math.min(req.n - 1, actions.length - 1)];
@@ -133,7 +136,13 @@ export async function startBackend(script: Action | Action[], opts: { path?: str
       if (!sock.destroyed) void next();
     };
     sock.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
+      if (len + d.length > store.length) {
+        const grown = Buffer.alloc(Math.max(store.length * 2, len + d.length));
+        store.copy(grown, 0, 0, len);
+        store = grown;
+      }
+      d.copy(store, len);
+      len += d.length;
       void next();
     });
   });
