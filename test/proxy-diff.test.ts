@@ -64,6 +64,16 @@ const REQUEST_CASES: DiffCase[] = [
     expect: (o) => expect(sentLine(o)).toBe('GET /n/b%20c/d HTTP/1.0'),
   },
   {
+    name: 'proxy_pass to a host name resolved at load (localhost)',
+    server: 'location / { proxy_pass http://localhost:{P1}; }',
+    backends: [ok],
+    request: GET('/name'),
+    expect: (o) => {
+      expect(sentHeader(o, 'Host')).toBe('localhost:{B1}');
+      expect(o.access[0]).toBe('200 "GET /name HTTP/1.1" 6 "127.0.0.1:{B1}" "200" "6"');
+    },
+  },
+  {
     name: 'proxy_pass with variables passes the URI the variables make',
     server: 'set $up {B1}; location /v/ { proxy_pass http://$up/x$uri$is_args$args; }',
     backends: [ok],

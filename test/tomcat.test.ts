@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/conf/load';
-import { ensureNginx, freePort, header, rawRequest, startNginx, startNodinx, tempDir, type Running } from './helpers/http';
+import { ensureNginx, freePort, header, rawRequest, readLines, startNginx, startNodinx, tempDir, type Running } from './helpers/http';
 import { startTomcats, type Tomcat } from './helpers/tomcat';
 
 // Debian's tomcat10 behind the proxy (issue 6): two instances with
@@ -45,7 +45,8 @@ async function get(port: number, cookie?: string): Promise<Page> {
 function config(port: number): string {
   return `events {}
 http {
-    access_log off;
+    log_format up '$status $upstream_addr $upstream_status';
+    access_log logs/access.log up;
     upstream tomcats {
         server ${tomcats[0].addr};
         server ${tomcats[1].addr};
@@ -122,4 +123,24 @@ describe('tomcat10 behind the proxy', () => {
       }
     }, 60000);
   }
+
+  // last: it stops an instance
+  it('with one instance down, the other answers through nginx and nodinx alike', async () => {
+    await tomcats[1].stop();
+    const names = (l: string): string => tomcats.reduce((s, t) => s.split(t.addr).join(t.name), l);
+    const seen: Record<string, string[]> = {};
+    for (const which of ['nginx', 'nodinx'] as const) {
+      if (which === 'nodinx' && !nodinxCanProxy()) continue;
+      const proxy = await startProxy(which);
+      try {
+        for (let i = 0; i < 3; i++) expect((await get(proxy.port)).from).toBe('tomcat1');
+        seen[which] = (await readLines(path.join(proxy.dir, 'logs/access.log'), 3)).map(names);
+      } finally {
+        await proxy.stop();
+      }
+    }
+    // the refused try is logged beside the answer, then the instance is left alone for fail_timeout
+    expect(seen.nginx).toEqual(['200 tomcat1 200', '200 tomcat2, tomcat1 502, 200', '200 tomcat1 200']);
+    if (seen.nodinx) expect(seen.nodinx).toEqual(seen.nginx);
+  }, 60000);
 });

@@ -104,6 +104,8 @@ export interface Module {
 /** What merge functions may report (nginx merges with the log of the block). */
 export interface MergeCf {
   error(reason: string, file?: string, line?: number): ConfError;
+  /** where nginx stands while merging: the "}" of the http block (its merge errors say so) */
+  blockEnd?: { file: string; line: number };
   fullName(name: string, confPrefix?: boolean): string;
 }
 

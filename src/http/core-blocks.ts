@@ -139,6 +139,7 @@ export function httpBlock(cf: Cf): string | undefined {
 function postConfiguration(cf: Cf, main: HttpMainConf): void {
   const mergeCf = {
     error: (reason: string, file?: string, line?: number) => new ConfError(reason, file, line),
+    blockEnd: { file: cf.node.file, line: cf.node.blockEndLine ?? cf.node.endLine },
     fullName: (name: string, confPrefix?: boolean) => cf.fullName(name, confPrefix),
   };
   const modules = httpModules();

@@ -62,7 +62,7 @@ export function mergeProxy(prev: ProxyLocConf, conf: ProxyLocConf, cf: MergeCf):
 
   conf.bufferSize = set(conf.bufferSize, prev.bufferSize, PAGE);
   conf.bufs = set(conf.bufs, prev.bufs, [8, PAGE]);
-  const fail = (reason: string) => cf.error(reason);
+  const fail = (reason: string) => cf.error(reason, cf.blockEnd?.file, cf.blockEnd?.line);
   if (conf.bufs[0] < 2) throw fail('there must be at least 2 "proxy_buffers"');
   const size = Math.max(conf.bufferSize, conf.bufs[1]);
   const max = 'the maximum of the value of "proxy_buffer_size" and one of the "proxy_buffers"';

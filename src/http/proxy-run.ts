@@ -1,4 +1,5 @@
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import type { Readable } from 'node:stream';
 import { DONE, type HttpRequest, type Outcome } from './request';
 import { logError } from './http-context';
@@ -152,12 +153,16 @@ export class ProxyRun {
       return;
     }
     this.cached = false;
-    const sock = peer.socketPath ? net.connect(peer.socketPath) : net.connect(peer.port, peer.host);
+    // https://: TLS as nginx's defaults have it (proxy_ssl_verify off, no SNI: proxy_ssl_server_name off)
+    const tlsOn = this.req.schema.length === 8;
+    const sock = tlsOn
+      ? tls.connect({ host: peer.host, port: peer.port, path: peer.socketPath, rejectUnauthorized: false })
+      : peer.socketPath ? net.connect(peer.socketPath) : net.connect(peer.port, peer.host);
     sock.setNoDelay(true);
     this.conn = { sock, peer, requests: 1, start: Date.now() };
     this.attach(sock);
     this.arm(this.conf.connectTimeout!);
-    sock.once('connect', () => {
+    sock.once(tlsOn ? 'secureConnect' : 'connect', () => {
       if (this.conn?.sock !== sock) return;
       this.cur.connectTime = Date.now() - this.tryStart;
       this.sendRequest();
@@ -626,6 +631,8 @@ export class ProxyRun {
   private send(chunk: Buffer): boolean {
     const r = this.r;
     const res = r.res;
+    // proxy_ignore_client_abort: the upstream is read to its end, what it sends goes nowhere
+    if (r.clientGone || res.destroyed) return true;
     if (this.raw) {
       r.bodyBytesSent += chunk.length;
       return r.conn.socket.write(chunk);

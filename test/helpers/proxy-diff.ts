@@ -16,7 +16,7 @@ import { startBackend, type Action, type Backend, type BackendRequest } from './
 
 export interface DiffCase {
   name: string;
-  /** inside `server { listen ...; }`; {B1}, {B2}... are the backends' "127.0.0.1:PORT", {R} a refusing one */
+  /** inside `server { listen ...; }`; {B1}, {B2}... are the backends' "127.0.0.1:PORT" ({P1}... their ports), {R} a refusing one */
   server: string;
   /** more of the http block (upstream blocks, maps) */
   http?: string;
@@ -167,7 +167,7 @@ async function runOne(c: DiffCase, which: 'nginx' | 'nodinx', backends: Backend[
   const subst = (s: string): string => {
     let out = s.split('{R}').join(`127.0.0.1:${refusing}`);
     if (unix) out = out.split('{U}').join(unix.addr);
-    backends.forEach((b, i) => (out = out.split(`{B${i + 1}}`).join(b.addr)));
+    backends.forEach((b, i) => (out = out.split(`{B${i + 1}}`).join(b.addr).split(`{P${i + 1}}`).join(String(b.port))));
     return out;
   };
   writeTree(dir, { 'html/index.html': 'index\n', 'html/50x.html': 'error page\n' });
