@@ -74,6 +74,11 @@ http {
       proxy_pass http://127.0.0.1:{B};
     }
     location = /fallback { return 200 "fallback\\n"; }
+    location /intercept2/ {
+      proxy_intercept_errors on;
+      error_page 404 = /uri/after404;
+      proxy_pass http://127.0.0.1:{B};
+    }
     location /accel/ { proxy_pass http://127.0.0.1:{B}; }
     location /internal/ { internal; return 200 "internal $uri\\n"; }
     location @named { return 200 "named\\n"; }
@@ -118,18 +123,20 @@ const CASES: Array<[string, string, { head?: boolean }?]> = [
   ['inside a location with if', get('/if/p')],
   ['intercepted 404 goes to error_page', get('/intercept/status404')],
   ['not intercepted: passed as is', get('/status404')],
-  ['chunked upstream to HTTP/1.1 client', get('/chunked')],
+  ['intercepted 404 to another proxied location: " : " in the upstream lists', get('/intercept2/status404')],
+  // Connection: close lets the reader stop at the close rather than parse chunks
+  ['chunked upstream to HTTP/1.1 client', get('/chunked', 'Connection: close\r\n')],
   ['chunked upstream to HTTP/1.0 client', get('/chunked', '', '1.0')],
   ['upstream cookies and headers in variables', get('/cookie')],
   ['upstream reason phrase kept', get('/weird-reason')],
   ['relative Location made absolute', get('/location-rel')],
   ['X-Accel-Redirect to a URI', get('/accel/accel-uri')],
   ['X-Accel-Redirect to a named location', get('/accel/accel-named')],
-  ['HTTP/1.0 upstream, no length: read to close', get('/noclen')],
+  ['HTTP/1.0 upstream, no length: read to close', get('/noclen', 'Connection: close\r\n')],
   ['HEAD', `HEAD /head-resp HTTP/1.1\r\nHost: localhost\r\n\r\n`, { head: true }],
   ['204 from upstream', get('/no204')],
   ['HTTP/1.1 to upstream with keepalive headers', get('/v11/x', 'Connection: keep-alive\r\nKeep-Alive: 5\r\nTE: trailers\r\nUpgrade: foo\r\n')],
-  ['Expect is not passed', `POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nExpect: 100-continue\r\n\r\n`],
+  ['Expect is not passed', `POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`],
 ];
 
 describe('proxy_pass against nginx', () => {

@@ -67,10 +67,22 @@ export function sendHeader(r: HttpRequest): number {
   const wire = status < 100 ? 999 : status;
   try {
     res.writeHead(wire, reason(r, status), h);
-  } catch {
-    // a value Node refuses (a control character): drop the offending headers
-    for (let i = h.length - 1; i > 0; i -= 2) if (/[^\t\x20-\x7e\x80-\xff]/.test(h[i])) h.splice(i - 1, 2);
+  } catch (e) {
+    // Node refuses a Trailer header on a response it does not chunk; nginx passes what an upstream sent
+    const trailers: string[] = [];
+    if ((e as { code?: string }).code === 'ERR_HTTP_TRAILER_INVALID') {
+      for (let i = h.length - 2; i >= 0; i -= 2) if (h[i].toLowerCase() === 'trailer') trailers.unshift(...h.splice(i, 2));
+    } else {
+      // a value Node refuses (a control character): drop the offending headers
+      for (let i = h.length - 1; i > 0; i -= 2) if (/[^\t\x20-\x7e\x80-\xff]/.test(h[i])) h.splice(i - 1, 2);
+    }
     res.writeHead(wire, reason(r, status), h);
+    if (trailers.length) {
+      const head = res as unknown as { _header: string };
+      let extra = '';
+      for (let i = 0; i < trailers.length; i += 2) extra += `${trailers[i]}: ${trailers[i + 1]}\r\n`;
+      head._header = head._header.slice(0, -2) + extra + '\r\n';
+    }
   }
   if (wire !== status) {
     const head = res as unknown as { _header: string };

@@ -2,7 +2,6 @@ import type { HttpRequest } from './request';
 import type { ProxyLocConf, ProxyPass } from './proxy-module';
 import { PROXY } from './proxy-flags';
 import type { ProxyVars } from './proxy-url';
-import { escapeUri } from './find-config';
 import { upstreamInfo } from './upstream-variables';
 
 // ngx_http_proxy_create_request: the request line and headers sent to the
@@ -17,6 +16,20 @@ export function proxyConf(r: HttpRequest): { conf: ProxyLocConf; pass: ProxyPass
   let pass = conf.pass;
   if (!pass && r.loc.noname && r.loc.parent) pass = (r.loc.parent.confs[PROXY] as ProxyLocConf).pass;
   return { conf, pass };
+}
+
+const HEX = '0123456789ABCDEF';
+
+/** ngx_escape_uri(NGX_ESCAPE_URI) as nginx 1.22 has it: controls, space, '"', '#', '%', '<', '>', '?', and bytes above 0x7e */
+function escapeUri(s: string): string {
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 0x20 || c === 0x22 || c === 0x23 || c === 0x25 || c === 0x3c || c === 0x3e || c === 0x3f || c >= 0x7f) {
+      out += '%' + HEX[c >> 4] + HEX[c & 0xf];
+    } else out += s[i];
+  }
+  return out;
 }
 
 /** r->valid_unparsed_uri: the URI is still the one the client sent */

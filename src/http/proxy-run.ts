@@ -88,10 +88,10 @@ export class ProxyRun {
   private keepalive = false;
   private connectionClose = false;
   private headerPassed = false;
-  private readonly onData = (d: Buffer) => this.read(d);
-  private readonly onEnd = () => this.eof();
+  private readonly onData = (d: Buffer) => this.guard(() => this.read(d));
+  private readonly onEnd = () => this.guard(() => this.eof());
   private readonly onError = (e: Error) => this.failed(e as NodeJS.ErrnoException);
-  private readonly onClose = () => this.eof();
+  private readonly onClose = () => this.guard(() => this.eof());
   private readonly onClientClose = () => this.clientClosed();
 
   constructor(
@@ -104,6 +104,17 @@ export class ProxyRun {
   ) {
     this.state = initPick(group, r, conf.nextUpstreamTries!);
     this.state.log = (level, message) => logError(r, level, message, this.action);
+  }
+
+  /** A bug must not take the worker down with it: the request ends in a 500 (or its connection closes). */
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      logError(this.r, 'alert', `internal error: ${(e as Error).stack ?? e}`);
+      if (this.headerPassed && !this.finished) this.r.res.destroy();
+      this.finalize(500);
+    }
   }
 
   run(): Promise<Outcome> {
@@ -252,6 +263,12 @@ export class ProxyRun {
         stream.pause();
         sock.once('drain', () => stream.resume());
       }
+    });
+    // the body reader gave up (client gone, broken chunked body): its status ends the request, the upstream is closed
+    stream.once('error', (e: Error & { status?: number }) => {
+      if (this.finished) return;
+      this.detach()?.destroy();
+      this.finalize(e.status ?? 400);
     });
     stream.once('end', () => {
       if (this.finished || this.conn?.sock !== sock) return;
@@ -724,8 +741,18 @@ export class ProxyRun {
     this.release();
     this.finished = true;
     this.cleanup();
-    this.flush();
     const res = this.r.res;
+    if (!this.raw && this.pendingLen > 0 && !res.chunkedEncoding && !this.r.clientGone && this.r.ctx.gzipRatio === undefined) {
+      // head, body and end in one write
+      const chunk = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingLen);
+      this.pending = [];
+      this.pendingLen = 0;
+      this.r.bodyBytesSent += chunk.length;
+      res.end(chunk);
+      this.resolve(DONE);
+      return;
+    }
+    this.flush();
     if (this.raw) {
       // no response head: the connection's end is the answer's
       this.r.conn.socket.end();

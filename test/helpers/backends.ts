@@ -1,4 +1,5 @@
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { freePort } from './ports';
 
 // Scripted fake upstreams over real sockets: each request a backend reads is
@@ -93,7 +94,7 @@ function parseRequest(buf: Buffer): { req: Omit<BackendRequest, 'n' | 'onConnect
  * request, or a list: the n-th request gets the n-th action (the last one
  * repeats).
  */
-export async function startBackend(script: Action | Action[], opts: { path?: string } = {}): Promise<Backend> {
+export async function startBackend(script: Action | Action[], opts: { path?: string; tls?: { key: string; cert: string } } = {}): Promise<Backend> {
   const actions = Array.isArray(script) ? script : [script];
   const open = new Set<net.Socket>();
   const backend: Backend = {
@@ -107,7 +108,7 @@ export async function startBackend(script: Action | Action[], opts: { path?: str
       server.close(() => resolve());
     }),
   };
-  const server = net.createServer((sock) => {
+  const onConnection = (sock: net.Socket): void => {
     backend.connections++;
     open.add(sock);
     sock.on('close', () => open.delete(sock));
@@ -116,7 +117,7 @@ export async function startBackend(script: Action | Action[], opts: { path?: str
     let store = Buffer.alloc(64 * 1024);
     let len = 0;
     let busy = false;
-    let onConnection = 0;
+    let nth = 0;
     const next = async (): Promise<void> => {
       if (busy) return;
       const parsed = parseRequest(store.subarray(0, len));
@@ -124,7 +125,7 @@ export async function startBackend(script: Action | Action[], opts: { path?: str
       busy = true;
       store.copy(store, 0, parsed.used, len);
       len -= parsed.used;
-      const req: BackendRequest = { ...parsed.req, n: backend.requests.length + 1, onConnection: ++onConnection };
+      const req: BackendRequest = { ...parsed.req, n: backend.requests.length + 1, onConnection: ++nth };
       backend.requests.push(req);
       const action = actions[Math.min(req.n - 1, actions.length - 1)];
       try {
@@ -145,7 +146,9 @@ export async function startBackend(script: Action | Action[], opts: { path?: str
       len += d.length;
       void next();
     });
-  });
+  };
+  // over TLS (proxy_pass https://): the same script on the decrypted stream
+  const server = opts.tls ? tls.createServer(opts.tls, onConnection) : net.createServer(onConnection);
   if (opts.path) {
     // a unix-domain socket: addr is what nginx logs as $upstream_addr
     await new Promise<void>((resolve) => server.listen(opts.path, resolve));
