@@ -28,6 +28,12 @@ export interface ExplainOptions {
   headers: string[];
   /** "GET http://host/uri?args" or "http://host/uri" or "/uri" */
   request: string;
+  /**
+   * A configuration already loaded and serving in this process: explain
+   * then reads its upstream groups as they are now (the next round robin
+   * pick, failures counted), without changing them.
+   */
+  cycle?: Cycle;
 }
 
 export interface Explanation {
@@ -36,6 +42,8 @@ export interface Explanation {
   response: { status: number; reason: string; headers: Array<[string, string]>; bodyBytes: number };
   accessLog: Array<{ path: string; line: string }>;
   errorLog: Array<{ level: LogLevel; message: string }>;
+  /** proxy_pass was reached: the response and its access-log line would be the upstream's, so none is given */
+  proxied?: boolean;
 }
 
 class CapturingLog extends ErrorLog {
@@ -119,7 +127,7 @@ function chooseBind(cycle: Cycle, addr: string | undefined, port: number | undef
 
 /** Runs the request through the configuration and reports each step. */
 export async function explain(opts: ExplainOptions): Promise<Explanation> {
-  const cycle = loadConfig({ prefix: opts.prefix, confFile: opts.confFile, globals: opts.globals });
+  const cycle = opts.cycle ?? loadConfig({ prefix: opts.prefix, confFile: opts.confFile, globals: opts.globals });
   const req = parseRequest(opts.request);
   const { bind, local, localPort } = chooseBind(cycle, opts.addr, req.port);
   const capture: Explanation = {
@@ -134,6 +142,11 @@ export async function explain(opts: ExplainOptions): Promise<Explanation> {
   const raw = await roundTrip(listener, local, localPort, capture.steps, requestBytes(req, opts.headers));
   parseResponse(raw, capture);
   ctx.close();
+  if (capture.steps.some((s) => s.kind === 'proxy_pass')) {
+    capture.proxied = true;
+    capture.response = { status: 0, reason: 'not known: it would come from the upstream, which explain does not connect to', headers: [], bodyBytes: 0 };
+    capture.accessLog = [];
+  }
   return capture;
 }
 
@@ -236,6 +249,20 @@ export function explainText(e: Explanation, prefix: string): string {
       case 'access':
         out.push(`access    ${s.module}: ${fromBytes(s.result)}`);
         break;
+      case 'proxy_pass':
+        out.push(`content   proxy_pass ${at(s.where, prefix)} ${fromBytes(s.url)}   (explain does not connect)`);
+        break;
+      case 'upstream':
+        out.push(`upstream  ${s.name} (${s.where === undefined ? 'made at run time for proxy_pass with variables' : `${s.implicit ? 'implicit, made by proxy_pass at ' : ''}${at(s.where, prefix)}`}): ${fromBytes(s.method)}`);
+        for (const l of s.peers) out.push(`          ${l}`);
+        break;
+      case 'upstream-request':
+        out.push(`send      ${fromBytes(s.line)}`);
+        for (const [k, v] of s.headers) out.push(`            ${fromBytes(k)}: ${fromBytes(v)}`);
+        break;
+      case 'peer':
+        out.push(`${s.attempt === 1 ? 'peer      ' : '          if it fails: '}${s.peer}   — ${fromBytes(s.reason)}`);
+        break;
       case 'sticky':
         out.push(`sticky    upstream ${s.upstream}: ${fromBytes(s.rule)} → ${s.peer}`);
         break;
@@ -246,7 +273,7 @@ export function explainText(e: Explanation, prefix: string): string {
   const r = e.response;
   const h = (name: string) => r.headers.find(([k]) => k.toLowerCase() === name)?.[1];
   const extra = ['location', 'content-type', 'content-length'].map((n) => (h(n) ? `${n}: ${h(n)}` : '')).filter(Boolean);
-  out.push(`response  ${r.status} ${r.reason}${extra.length ? '   ' + extra.join(', ') : ''}`);
+  out.push(e.proxied ? `response  ${r.reason}` : `response  ${r.status} ${r.reason}${extra.length ? '   ' + extra.join(', ') : ''}`);
   for (const l of e.accessLog) out.push(`access    ${path.relative(prefix, fromBytes(l.path))}: ${fromBytes(l.line)}`);
   for (const l of e.errorLog) out.push(`error_log [${l.level}] ${fromBytes(l.message)}`);
   return out.join('\n') + '\n';

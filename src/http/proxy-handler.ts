@@ -6,6 +6,7 @@ import { parseProxyUrl, setVars, type ProxyVars } from './proxy-url';
 import type { ProxyPass } from './proxy-module';
 import { findUpstream } from './proxy-upstream';
 import { ProxyRun } from './proxy-run';
+import { explainProxyPass } from './proxy-explain';
 import type { UpstreamInfo } from './upstream-variables';
 import { implicitGroup, resolveHost } from '../upstream/http-implicit';
 import type { UpstreamGroup } from '../upstream/types';
@@ -69,6 +70,7 @@ export async function proxyHandler(r: HttpRequest): Promise<Outcome> {
   }
   info.hostHeader = vars.hostHeader;
   info.port = vars.port;
+  if (r.trace) return explainProxyPass(r, group, vars);
 
   const chunked = (r as { chunked?: boolean }).chunked === true;
   let body: RequestBody | undefined;

@@ -24,7 +24,20 @@ export type TraceEvent =
   | { kind: 'content'; handler: string; detail: string }
   | { kind: 'status'; code: number; reason: string }
   /** the sticky rule of an upstream and the server it led to (or the balancer's, when it led nowhere) */
-  | { kind: 'sticky'; upstream: string; rule: string; peer: string };
+  | { kind: 'sticky'; upstream: string; rule: string; peer: string }
+  /** proxy_pass reached: explain stops here, nothing connects */
+  | { kind: 'proxy_pass'; where: Where; url: string }
+  /** the group proxy_pass names; `where` is the upstream block, or the proxy_pass that made it (undefined: made at run time) */
+  | { kind: 'upstream'; name: string; where?: Where; implicit: boolean; method: string; peers: string[] }
+  /** the request head the upstream would get */
+  | { kind: 'upstream-request'; line: string; headers: Array<[string, string]> }
+  /**
+   * The peers the balancer would pick, in order: the first for the next
+   * request, each further one if the try before it fails (as far as
+   * proxy_next_upstream and the tries allow); peer is "no live upstreams"
+   * when nothing can be picked.
+   */
+  | { kind: 'peer'; attempt: number; peer: string; reason: string };
 
 export type Trace = TraceEvent[];
 
