@@ -1,4 +1,4 @@
-import { execSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -7,6 +7,7 @@ import { loadConfig } from '../../src/conf/load';
 import { HttpRuntime } from '../../src/http/runtime';
 import { ErrorLog } from '../../src/process/error-log';
 import { freePort, waitForPort } from './ports';
+import { ensurePackages } from '../global-setup';
 
 export { freePort };
 
@@ -17,15 +18,7 @@ export const NGINX = '/usr/sbin/nginx';
 
 /** Installs Debian's nginx when it is missing, without letting the package start it. */
 export function ensureNginx(): void {
-  if (fs.existsSync(NGINX)) return;
-  const policy = '/usr/sbin/policy-rc.d';
-  const ours = !fs.existsSync(policy);
-  if (ours) fs.writeFileSync(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
-  try {
-    execSync('apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx', { stdio: 'ignore', timeout: 600000 });
-  } finally {
-    if (ours) fs.rmSync(policy, { force: true });
-  }
+  ensurePackages({ [NGINX]: 'nginx' });
 }
 
 export function tempDir(name: string): string {

@@ -1,4 +1,5 @@
-import { execSync, spawn, type ChildProcess } from 'node:child_process';
+import { ensurePackages } from '../global-setup';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { freePort, waitForPort } from './ports';
@@ -15,15 +16,7 @@ const SKELETON = path.join(CATALINA_HOME, 'etc');
 
 /** Installs Debian's tomcat10 (and Java) when missing, without letting the package start it. */
 export function ensureTomcat(): void {
-  if (fs.existsSync(path.join(CATALINA_HOME, 'bin/catalina.sh'))) return;
-  const policy = '/usr/sbin/policy-rc.d';
-  const ours = !fs.existsSync(policy);
-  if (ours) fs.writeFileSync(policy, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
-  try {
-    execSync('apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tomcat10', { stdio: 'ignore', timeout: 900000 });
-  } finally {
-    if (ours) fs.rmSync(policy, { force: true });
-  }
+  ensurePackages({ [path.join(CATALINA_HOME, 'bin/catalina.sh')]: 'tomcat10' });
 }
 
 /**
