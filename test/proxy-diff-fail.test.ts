@@ -93,10 +93,11 @@ const CASES: DiffCase[] = [
   },
   {
     name: 'slow but within proxy_read_timeout',
-    server: 'location / { proxy_read_timeout 1s; proxy_pass http://{B1}; }',
+    // wide margins (300 ms pauses, a 5 s timeout): a loaded CI machine must not turn this into a timeout
+    server: 'location / { proxy_read_timeout 5s; proxy_pass http://{B1}; }',
     backends: [slow(['HTTP/1.1 200 OK\r\n', 'Content-Length: 4\r\n\r\n', 'ab', 'cd'], 300)],
     request: GET('/slow'),
-    idle: 1000,
+    idle: 3000,
     expect: (o) => expect([o.status, o.body]).toEqual([200, 'abcd']),
   },
   {
