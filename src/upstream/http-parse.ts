@@ -4,6 +4,8 @@
 // lines use the client-side parser (src/http/header-parser.ts) with
 // underscores allowed, as ngx_http_proxy_process_header calls it.
 
+import { ChunkedState, type ChunkSink } from '../http/request-body';
+
 const CR = 13;
 const LF = 10;
 const SP = 32;
@@ -114,91 +116,23 @@ function done(st: StatusLine, p: number): ['ok', number] {
   return ['ok', p + 1];
 }
 
-const enum C {
-  start, size, extension, extensionAlmostDone, data, afterData, afterDataAlmostDone,
-  lastExtension, lastExtensionAlmostDone, trailer, trailerAlmostDone, trailerHeader, trailerHeaderAlmostDone,
-}
-
-const MAX_SIZE_16 = 0x7ffffffffffffff;
-
-/** ngx_http_parse_chunked for a body that is passed on: the data of each chunk is handed out. */
+/**
+ * ngx_http_parse_chunked for a body that is passed on: the data of each
+ * chunk is handed out. nginx has one parser for client and upstream bodies;
+ * so does nodinx (request-body.ts's ChunkedState), seen through this shape.
+ */
 export class ChunkedDecoder {
-  private state = C.start;
-  private size = 0;
+  private readonly state = new ChunkedState();
+  private out: (chunk: Buffer) => void = () => undefined;
+  private readonly sink: ChunkSink = {
+    size: () => true,
+    data: (b, start, end) => this.out(b.subarray(start, end)),
+  };
 
   /** Feeds b[from, to): data slices go to `data`; 'done' with where the body ended, or 'invalid'. */
   decode(b: Buffer, from: number, to: number, data: (chunk: Buffer) => void): ['again' | 'done' | 'invalid', number] {
-    let pos = from;
-    while (pos < to) {
-      if (this.state === C.data) {
-        const n = Math.min(this.size, to - pos);
-        data(b.subarray(pos, pos + n));
-        pos += n;
-        this.size -= n;
-        if (this.size > 0) return ['again', pos];
-        this.state = C.afterData;
-        continue;
-      }
-      const ch = b[pos];
-      const lc = ch | 0x20;
-      const hex = ch >= 0x30 && ch <= 0x39 ? ch - 0x30 : lc >= 0x61 && lc <= 0x66 ? lc - 0x61 + 10 : -1;
-      switch (this.state) {
-        case C.start:
-          if (hex < 0) return ['invalid', pos];
-          this.state = C.size;
-          this.size = hex;
-          break;
-        case C.size:
-          if (this.size > MAX_SIZE_16) return ['invalid', pos];
-          if (hex >= 0) {
-            this.size = this.size * 16 + hex;
-            break;
-          }
-          if (ch === CR) this.state = this.size === 0 ? C.lastExtensionAlmostDone : C.extensionAlmostDone;
-          else if (ch === LF) this.state = this.size === 0 ? C.trailer : C.data;
-          else if (ch === 0x3b || ch === SP || ch === 0x09) this.state = this.size === 0 ? C.lastExtension : C.extension;
-          else return ['invalid', pos];
-          break;
-        case C.extension:
-        case C.lastExtension: {
-          const last = this.state === C.lastExtension;
-          if (ch === CR) this.state = last ? C.lastExtensionAlmostDone : C.extensionAlmostDone;
-          else if (ch === LF) this.state = last ? C.trailer : C.data;
-          break;
-        }
-        case C.extensionAlmostDone:
-        case C.lastExtensionAlmostDone:
-          if (ch !== LF) return ['invalid', pos];
-          this.state = this.state === C.extensionAlmostDone ? C.data : C.trailer;
-          break;
-        case C.afterData:
-          if (ch === CR) this.state = C.afterDataAlmostDone;
-          else if (ch === LF) this.state = C.start;
-          else return ['invalid', pos];
-          break;
-        case C.afterDataAlmostDone:
-          if (ch !== LF) return ['invalid', pos];
-          this.state = C.start;
-          break;
-        case C.trailer:
-          if (ch === CR) this.state = C.trailerAlmostDone;
-          else if (ch === LF) return ['done', pos + 1];
-          else this.state = C.trailerHeader;
-          break;
-        case C.trailerAlmostDone:
-          if (ch !== LF) return ['invalid', pos];
-          return ['done', pos + 1];
-        case C.trailerHeader:
-          if (ch === CR) this.state = C.trailerHeaderAlmostDone;
-          else if (ch === LF) this.state = C.trailer;
-          break;
-        case C.trailerHeaderAlmostDone:
-          if (ch !== LF) return ['invalid', pos];
-          this.state = C.trailer;
-          break;
-      }
-      pos++;
-    }
-    return ['again', pos];
+    this.out = data;
+    const [pos, rc] = this.state.parse(b, from, to, this.sink);
+    return [rc === 'stop' ? 'again' : rc, pos];
   }
 }
