@@ -1,6 +1,6 @@
 import type { Template } from '../http/variables';
 import { clock, type Upstream, type UpstreamPeer } from './peers';
-import { selectRoundRobin, touchChecked } from './round-robin';
+import { peerAtHash, selectRoundRobin, touchChecked } from './round-robin';
 import { NO_LIVE, type Balancer, type PickState, type UpstreamGroup } from './types';
 
 // ngx_http_upstream_hash_module.c: `hash KEY` (Cache::Memcached's
@@ -129,15 +129,8 @@ function selectHash(group: Upstream, state: PickState): UpstreamPeer | typeof NO
     hash = (hash >>> 16) & 0x7fff;
     hp.hash = (hp.hash + hash) >>> 0;
     hp.rehash++;
-    let w = hp.hash % set.totalWeight;
-    let p = 0;
-    while (w >= set.peers[p].weight) {
-      w -= set.peers[p].weight;
-      p++;
-    }
-    const peer = set.peers[p];
-    if (!state.tried.has(peer) && !peer.down && !peer.failed(now) && !peer.full()) {
-      touchChecked(peer, now);
+    const peer = peerAtHash(set, hp.hash, state, now);
+    if (peer) {
       state.reason = `hash "${hp.key}": value ${hp.hash} → weight slot ${hp.hash % set.totalWeight} of ${set.totalWeight}`;
       return peer;
     }

@@ -2,7 +2,7 @@ import { inet6Addr, inetAddr, INADDR_NONE } from '../core/inet';
 import type { HttpRequest } from '../http/request';
 import { clock, type Upstream, type UpstreamPeer } from './peers';
 import { inet6Ntop } from './url';
-import { selectRoundRobin, touchChecked } from './round-robin';
+import { peerAtHash, selectRoundRobin } from './round-robin';
 import { NO_LIVE, type Balancer, type PickState } from './types';
 
 // ngx_http_upstream_ip_hash_module.c: the first three octets of an IPv4
@@ -36,15 +36,8 @@ function selectIpHash(group: Upstream, state: PickState): UpstreamPeer | typeof 
   let hash = iphp.hash;
   for (;;) {
     for (const byte of iphp.addr) hash = (hash * 113 + byte) % 6271;
-    let w = hash % set.totalWeight;
-    let p = 0;
-    while (w >= set.peers[p].weight) {
-      w -= set.peers[p].weight;
-      p++;
-    }
-    const peer = set.peers[p];
-    if (!state.tried.has(peer) && !peer.down && !peer.failed(now) && !peer.full()) {
-      touchChecked(peer, now);
+    const peer = peerAtHash(set, hash, state, now);
+    if (peer) {
       iphp.hash = hash;
       state.reason = `ip_hash ${iphp.addr.length === 16 ? inet6Ntop(iphp.addr) : Array.from(iphp.addr).join('.')}: hash ${hash} → weight slot ${hash % set.totalWeight} of ${set.totalWeight}`;
       return peer;

@@ -1,6 +1,6 @@
 import type { HttpRequest } from '../http/request';
 import { logError } from '../http/http-context';
-import { clock, seconds, type UpstreamPeer, type Upstream } from './peers';
+import { clock, seconds, type PeerSet, type UpstreamPeer, type Upstream } from './peers';
 import { NO_LIVE, type Balancer, type FreePeer, type InitPick, type Peer, type PickState, type UpstreamGroup } from './types';
 
 // ngx_http_upstream_round_robin.c: the smooth weighted round robin every
@@ -28,6 +28,23 @@ export function getRoundRobinPeer(group: Upstream, state: PickState): UpstreamPe
 }
 
 /** The methods' "if (now - peer->checked > peer->fail_timeout) peer->checked = now". */
+/**
+ * The hash methods' step (ip_hash and hash alike): the peer whose weight
+ * slot the hash falls in, if this request may try it; touches its check time.
+ */
+export function peerAtHash(set: PeerSet, hash: number, state: PickState, now: number): UpstreamPeer | undefined {
+  let w = hash % set.totalWeight;
+  let p = 0;
+  while (w >= set.peers[p].weight) {
+    w -= set.peers[p].weight;
+    p++;
+  }
+  const peer = set.peers[p];
+  if (state.tried.has(peer) || peer.down || peer.failed(now) || peer.full()) return undefined;
+  touchChecked(peer, now);
+  return peer;
+}
+
 export function touchChecked(peer: UpstreamPeer, now: number): void {
   if (seconds(now) - seconds(peer.checked) > peer.failTimeout / 1000) peer.checked = seconds(now) * 1000;
 }
