@@ -7,7 +7,7 @@ import { rewriteUpstreamHeaderRc } from '../src/http/proxy-redirect';
 import type { HttpRequest } from '../src/http/request';
 import { response, startBackend, type Backend } from './helpers/backends';
 import { ensureNginx, freePort, startNginx, tempDir, type Running } from './helpers/http';
-import { nodinxProxies, parseResponses } from './helpers/proxy-diff';
+import { parseResponses } from './helpers/proxy-diff';
 import { exchange } from './helpers/raw-socket';
 
 // proxy_redirect and proxy_cookie_domain/_path/_flags: a table of
@@ -30,19 +30,17 @@ interface Row {
   value: string | string[];
   /** what nginx sends the client ({L}, {B1}; "http://{SELF}" = nginx's own absolute prefix) */
   nginx: string | string[];
-  /** the row's outcome depends on proxy_pass (default, inheritance): nodinx cannot read one before the proxy module lands */
-  needsPass?: boolean;
 }
 
 const ROWS: Row[] = [
-  { conf: 'proxy_redirect default;', uri: '/two/', header: 'Location', value: 'http://{B1}/two/x?a=1', nginx: 'http://{SELF}{L}x?a=1', needsPass: true },
-  { conf: '', uri: '/two/', header: 'Location', value: 'http://{B1}/two/x', nginx: 'http://{SELF}{L}x', needsPass: true },
-  { conf: '', header: 'Location', value: 'http://{B1}/x', nginx: 'http://{SELF}/x', needsPass: true },
-  { conf: '', uri: '/two/', header: 'Location', value: 'HTTP://{B1}/two/x', nginx: 'HTTP://{B1}/two/x', needsPass: true },
-  { conf: '', uri: '/two/', header: 'Location', value: 'http://{B1}/twox', nginx: 'http://{B1}/twox', needsPass: true },
-  { conf: '', uri: '/two/', header: 'Location', value: '/two/rel', nginx: '/two/rel', needsPass: true },
-  { conf: 'proxy_redirect http://{B1}/two/ /new/; proxy_redirect default;', uri: '/two/', header: 'Location', value: 'http://{B1}/two/y', nginx: 'http://{SELF}/new/y', needsPass: true },
-  { conf: 'proxy_redirect http://{B1}/other/ /new/; proxy_redirect default;', uri: '/two/', header: 'Location', value: 'http://{B1}/two/y', nginx: 'http://{SELF}{L}y', needsPass: true },
+  { conf: 'proxy_redirect default;', uri: '/two/', header: 'Location', value: 'http://{B1}/two/x?a=1', nginx: 'http://{SELF}{L}x?a=1' },
+  { conf: '', uri: '/two/', header: 'Location', value: 'http://{B1}/two/x', nginx: 'http://{SELF}{L}x' },
+  { conf: '', header: 'Location', value: 'http://{B1}/x', nginx: 'http://{SELF}/x' },
+  { conf: '', uri: '/two/', header: 'Location', value: 'HTTP://{B1}/two/x', nginx: 'HTTP://{B1}/two/x' },
+  { conf: '', uri: '/two/', header: 'Location', value: 'http://{B1}/twox', nginx: 'http://{B1}/twox' },
+  { conf: '', uri: '/two/', header: 'Location', value: '/two/rel', nginx: '/two/rel' },
+  { conf: 'proxy_redirect http://{B1}/two/ /new/; proxy_redirect default;', uri: '/two/', header: 'Location', value: 'http://{B1}/two/y', nginx: 'http://{SELF}/new/y' },
+  { conf: 'proxy_redirect http://{B1}/other/ /new/; proxy_redirect default;', uri: '/two/', header: 'Location', value: 'http://{B1}/two/y', nginx: 'http://{SELF}{L}y' },
   { conf: 'proxy_redirect ~^http://[^/]+/two/(.*)$ /re/$1;', header: 'Location', value: 'http://{B1}/two/a/b', nginx: 'http://{SELF}/re/a/b' },
   { conf: 'proxy_redirect ~*^HTTP://[^/]+/TWO/(?<rest>.*)$ https://example.com/$rest;', header: 'Location', value: 'http://{B1}/two/Y', nginx: 'https://example.com/Y' },
   { conf: 'proxy_redirect ~^HTTP:// /nomatch/;', header: 'Location', value: 'http://{B1}/two/z', nginx: 'http://{B1}/two/z' },
@@ -52,17 +50,17 @@ const ROWS: Row[] = [
   { conf: 'proxy_redirect http://{B1}/TWO/ /x/;', header: 'Location', value: 'http://{B1}/two/q', nginx: 'http://{B1}/two/q' },
   { conf: 'proxy_redirect off;', uri: '/two/', header: 'Location', value: 'http://{B1}/two/x', nginx: 'http://{B1}/two/x' },
   { conf: 'proxy_redirect http://{B1}/ https://public.example/;', header: 'Location', value: 'http://{B1}/p', nginx: 'https://public.example/p' },
-  { conf: 'proxy_redirect default;', uri: '/two/', header: 'Refresh', value: '5; url=http://{B1}/two/r', nginx: '5; url={L}r', needsPass: true },
+  { conf: 'proxy_redirect default;', uri: '/two/', header: 'Refresh', value: '5; url=http://{B1}/two/r', nginx: '5; url={L}r' },
   { conf: 'proxy_redirect http://{B1}/ /;', header: 'Refresh', value: '0;URL=http://{B1}/up', nginx: '0;URL=/up' },
   { conf: 'proxy_redirect http://{B1}/ /;', header: 'Refresh', value: '10', nginx: '10' },
   { conf: 'proxy_redirect ~.* /all;', header: 'Refresh', value: '3; url=http://{B1}/z', nginx: '3; url=/all' },
   {
     block: 'location {L} { proxy_pass http://{B1}/two/; location {L}in/ { proxy_pass http://{B1}/three/; } }',
-    path: 'in/', conf: '', header: 'Location', value: 'http://{B1}/two/x', nginx: 'http://{SELF}{L}x', needsPass: true,
+    path: 'in/', conf: '', header: 'Location', value: 'http://{B1}/two/x', nginx: 'http://{SELF}{L}x',
   },
   {
     block: 'location {L} { proxy_pass http://{B1}/two/; location {L}in/ { proxy_pass http://{B1}/three/; } }',
-    path: 'in/', conf: '', header: 'Location', value: 'http://{B1}/three/x', nginx: 'http://{B1}/three/x', needsPass: true,
+    path: 'in/', conf: '', header: 'Location', value: 'http://{B1}/three/x', nginx: 'http://{B1}/three/x',
   },
   { conf: 'proxy_cookie_domain backend.local example.com;', header: 'Set-Cookie', value: 'a=1; Domain=backend.local; Path=/', nginx: 'a=1; Domain=example.com; Path=/' },
   { conf: 'proxy_cookie_domain .backend.local example.com;', header: 'Set-Cookie', value: 'a=1; domain=.Backend.LOCAL', nginx: 'a=1; domain=.example.com' },
@@ -95,7 +93,6 @@ let backend: Backend;
 let nginx: Running;
 let dir: string;
 let main: HttpMainConf;
-const withPass = nodinxProxies();
 
 const loc = (i: number): string => `/t${i}/`;
 
@@ -115,14 +112,13 @@ beforeAll(async () => {
   });
   const port = await freePort();
   dir = tempDir('proxy-rewrite');
-  // without a proxy module nodinx reads the rows that do not need proxy_pass, with it left out
-  const conf = (keepPass: boolean): string => {
-    const blocks = ROWS.map((r, i) => (keepPass ? block(r, i) : r.needsPass ? '' : block(r, i).replace(/proxy_pass [^;]+;/g, '')));
+  const conf = (): string => {
+    const blocks = ROWS.map((r, i) => block(r, i));
     return `events {}\nhttp {\n  access_log off;\n  server {\n    listen 127.0.0.1:${port};\n${blocks.map((b) => `    ${b}\n`).join('')}  }\n}\n`;
   };
   fs.mkdirSync(path.join(dir, 'logs'));
-  fs.writeFileSync(path.join(dir, 'nginx.conf'), conf(true));
-  fs.writeFileSync(path.join(dir, 'nodinx.conf'), conf(withPass));
+  fs.writeFileSync(path.join(dir, 'nginx.conf'), conf());
+  fs.writeFileSync(path.join(dir, 'nodinx.conf'), conf());
   nginx = await startNginx(dir, port);
   main = loadConfig({ prefix: dir, confFile: 'nodinx.conf' }).http!;
 }, 60000);
@@ -165,8 +161,6 @@ describe('proxy_redirect and proxy_cookie_* rewrite what nginx rewrites', () => 
       const got = res.headers.filter(([k]) => k.toLowerCase() === row.header.toLowerCase()).map(([, v]) => norm(v));
       const want = (Array.isArray(row.nginx) ? row.nginx : [row.nginx]).map((v) => v.split('{L}').join(loc(i)));
       expect(got).toEqual(want);
-      // proxy_pass is what `default` and the nesting rows are about: until nodinx reads it they are nginx's only
-      if (row.needsPass && !withPass) return;
       const values = Array.isArray(row.value) ? row.value : [row.value];
       const ours = values.map((v) => norm(nodinxValue(uri, row.header, v.split('{B1}').join(backend.addr))));
       expect(ours).toEqual(want);

@@ -3,7 +3,6 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/conf/load';
 import { ensureNginx, normLog, readLines, startNginx, startNodinx, tempDir, writeTree, type Running } from './http';
 import { freePort } from './ports';
 import { exchange, type Piece } from './raw-socket';
@@ -69,20 +68,6 @@ export interface Outcome {
 }
 
 const LOG_FORMAT = `$status "$request" $body_bytes_sent "$upstream_addr" "$upstream_status" "$upstream_response_length"`;
-
-/** nodinx has a proxy module (until it lands, cases run against nginx only). */
-export function nodinxProxies(): boolean {
-  const dir = tempDir('proxy-probe');
-  try {
-    fs.writeFileSync(path.join(dir, 'nginx.conf'), 'events {} http { server { listen 127.0.0.1:1; location / { proxy_pass http://127.0.0.1:1; } } }');
-    loadConfig({ prefix: dir, confFile: 'nginx.conf' });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 function config(c: DiffCase, port: number, subst: (s: string) => string): string {
   return `events {}
@@ -262,19 +247,18 @@ export async function runCase(c: DiffCase, withNodinx: boolean): Promise<{ nginx
 
 /**
  * A table of cases: nginx's outcome must pass each case's expect(); nodinx's
- * (once it proxies) must equal nginx's. A case `known` lists (a finding not
+ * must equal nginx's. A case `known` lists (a finding not
  * fixed yet, with the reason) runs against nginx only: nodinx running in this
  * process, a fault of its that throws would fail the whole file.
  * SHOW=1 prints both outcomes.
  */
 export function runTable(title: string, cases: DiffCase[], known: Record<string, string> = {}): void {
-  const withNodinx = nodinxProxies();
   describe(title, () => {
     for (const c of cases) {
       it(c.name, async () => {
         const compare = !known[c.name];
         // DIFF_ALL=1 runs nodinx on the known cases too, to see in DIFF_DIR whether a finding is fixed
-        const { nginx, nodinx } = await runCase(c, withNodinx && (compare || !!process.env.DIFF_ALL));
+        const { nginx, nodinx } = await runCase(c, compare || !!process.env.DIFF_ALL);
         if (process.env.SHOW) console.log(c.name, JSON.stringify({ nginx, nodinx }, null, 1));
         // DIFF_DIR=dir: one JSON file per case, for reading the differences
         if (process.env.DIFF_DIR) {
