@@ -55,6 +55,17 @@ function cleanup(t: Record<Who, { dir: string }>): void {
   for (const who of WHO) fs.rmSync(t[who].dir, { recursive: true, force: true });
 }
 
+
+/** Ends the servers a describe started and that are still running. */
+async function killAll(children: ChildProcess[]): Promise<void> {
+  for (const c of children) {
+    if (c.exitCode === null && c.pid && alive(c.pid)) {
+      c.kill('SIGKILL');
+      await new Promise((r) => c.once('exit', r));
+    }
+  }
+}
+
 describe('a log that cannot be opened at start', () => {
   const cases: Array<[string, string]> = [
     ['access_log under a regular file (ENOTDIR)', 'http { access_log afile/access.log; server { listen 127.0.0.1:{PORT}; root html; } }'],
@@ -100,12 +111,7 @@ describe('reopen when the log directory has become a file', () => {
   const children: ChildProcess[] = [];
 
   afterAll(async () => {
-    for (const c of children) {
-      if (c.exitCode === null && c.pid && alive(c.pid)) {
-        c.kill('SIGKILL');
-        await new Promise((r) => c.once('exit', r));
-      }
-    }
+    await killAll(children);
     if (t) cleanup(t);
   });
 
@@ -259,12 +265,7 @@ describe('buffer= under reopen and exit, with a master and a worker', () => {
   const children: ChildProcess[] = [];
 
   afterAll(async () => {
-    for (const c of children) {
-      if (c.exitCode === null && c.pid && alive(c.pid)) {
-        c.kill('SIGKILL');
-        await new Promise((r) => c.once('exit', r));
-      }
-    }
+    await killAll(children);
     if (t) cleanup(t);
   });
 

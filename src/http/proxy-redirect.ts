@@ -209,6 +209,16 @@ export function rewriteUpstreamHeader(r: HttpRequest, name: string, value: strin
 
 const LEVELS = C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | TAKE12;
 
+/** proxy_cookie_domain and proxy_cookie_path: one rule list each, parsed alike. */
+function cookieSetter(field: 'cookieDomains' | 'cookiePaths', domain: boolean) {
+  return (cf: Cf, conf: ProxyRewriteLocConf): string | undefined => {
+    const v = cookieRule(cf, conf[field], domain);
+    if (typeof v === 'string') return v;
+    conf[field] = v;
+    return undefined;
+  };
+}
+
 export const proxyRewriteModule: Module & HttpModuleHooks = {
   name: PROXY_REWRITE,
   type: 'http',
@@ -227,24 +237,8 @@ export const proxyRewriteModule: Module & HttpModuleHooks = {
   },
   commands: [
     { name: 'proxy_redirect', type: LEVELS, set: (cf, conf) => proxyRedirect(cf, conf) },
-    {
-      name: 'proxy_cookie_domain', type: LEVELS,
-      set(cf, conf: ProxyRewriteLocConf) {
-        const v = cookieRule(cf, conf.cookieDomains, true);
-        if (typeof v === 'string') return v;
-        conf.cookieDomains = v;
-        return undefined;
-      },
-    },
-    {
-      name: 'proxy_cookie_path', type: LEVELS,
-      set(cf, conf: ProxyRewriteLocConf) {
-        const v = cookieRule(cf, conf.cookiePaths, false);
-        if (typeof v === 'string') return v;
-        conf.cookiePaths = v;
-        return undefined;
-      },
-    },
+    { name: 'proxy_cookie_domain', type: LEVELS, set: cookieSetter('cookieDomains', true) },
+    { name: 'proxy_cookie_path', type: LEVELS, set: cookieSetter('cookiePaths', false) },
     {
       name: 'proxy_cookie_flags', type: C.HTTP_MAIN | C.HTTP_SRV | C.HTTP_LOC | TAKE1234,
       set(cf, conf: ProxyRewriteLocConf) {
