@@ -31,8 +31,10 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
 const ours = (s: net.Socket, head: boolean): HttpResponse => {
-  const res = new HttpResponse({ head, http09: false });
+  const res = new HttpResponse(head, false);
   res.assignSocket(s);
+  // what http-connection.ts does for the response it has attached
+  s.on('close', () => res.socket === s && res.socketClosed());
   return res;
 };
 

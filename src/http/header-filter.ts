@@ -39,63 +39,48 @@ export function sendHeader(r: HttpRequest): number {
     out.contentLength = -1;
   }
   const loc = r.loc ?? r.server.core.loc!;
-  const h: string[] = [];
-  if (out.server === undefined) h.push('Server', serverHeader(loc.serverTokens ?? 'on'));
-  if (out.date === undefined) h.push('Date', httpDateNow());
-  if (out.contentType !== undefined) h.push('Content-Type', out.contentType);
-  if (out.contentLength >= 0) h.push('Content-Length', String(out.contentLength));
+  // the head as ngx_http_header_filter writes it: nginx's own lines need no checks
+  const reasonText = reason(r, status);
+  let h = `HTTP/1.1 ${status < 100 ? String(status).padStart(3, '0') : status}${reasonText === '' && out.statusLine?.length === 3 ? '' : ' ' + reasonText}\r\n`;
+  if (out.server === undefined) h += `Server: ${serverHeader(loc.serverTokens ?? 'on')}\r\n`;
+  if (out.date === undefined) h += `Date: ${httpDateNow()}\r\n`;
+  if (out.contentType !== undefined) h += headerLine('Content-Type', out.contentType);
+  if (out.contentLength >= 0) h += `Content-Length: ${out.contentLength}\r\n`;
   if (out.lastModified !== -1 && (status === 200 || status === 206 || status === 304)) {
-    h.push('Last-Modified', lastModifiedText(out.lastModified));
+    h += `Last-Modified: ${lastModifiedText(out.lastModified)}\r\n`;
   }
   const made = out.location !== undefined && out.location.startsWith('/') && staticLocConf(loc).absoluteRedirect;
   // the absolute form replaces the value, as nginx's header filter does: $sent_http_location logs it
-  if (made) h.push('Location', (out.location = absoluteLocation(r, out.location!)));
-  if (chunkedFilter(r)) h.push('Transfer-Encoding', 'chunked');
+  if (made) h += headerLine('Location', (out.location = absoluteLocation(r, out.location!)));
+  const chunked = chunkedFilter(r);
+  if (chunked) h += 'Transfer-Encoding: chunked\r\n';
   // a 101 (proxied upgrade) says so, as ngx_http_header_filter does
-  h.push('Connection', status === 101 ? 'upgrade' : r.keepalive ? 'keep-alive' : 'close');
-  if (r.keepalive && loc.keepaliveHeader) h.push('Keep-Alive', `timeout=${loc.keepaliveHeader}`);
+  h += status === 101 ? 'Connection: upgrade\r\n' : r.keepalive ? 'Connection: keep-alive\r\n' : 'Connection: close\r\n';
+  if (r.keepalive && loc.keepaliveHeader) h += `Keep-Alive: timeout=${loc.keepaliveHeader}\r\n`;
   // gzip_vary: set by the gzip filter and gzip_static when the body depends on Accept-Encoding
-  if (r.ctx.gzipVary) h.push('Vary', 'Accept-Encoding');
+  if (r.ctx.gzipVary) h += 'Vary: Accept-Encoding\r\n';
   // a full URL (or any, with absolute_redirect off) stays where it was added among the other headers
-  if (out.location !== undefined && !made) h.push('Location', out.location);
-  if (out.etag !== undefined) h.push('ETag', out.etag);
-  for (const [k, v] of out.headers) h.push(k, v);
-  if (out.acceptRanges) h.push('Accept-Ranges', 'bytes');
+  if (out.location !== undefined && !made) h += headerLine('Location', out.location);
+  if (out.etag !== undefined) h += headerLine('ETag', out.etag);
+  for (const [k, v] of out.headers) h += headerLine(k, v);
+  if (out.acceptRanges) h += 'Accept-Ranges: bytes\r\n';
   const res = r.res;
   res.sendDate = false;
-  // Node puts only 100..999 on a status line; nginx writes "return 0" as "000" (ngx_http_status_line)
-  const wire = status < 100 ? 999 : status;
-  try {
-    res.writeHead(wire, reason(r, status), h);
-  } catch (e) {
-    // Node refuses a Trailer header on a response it does not chunk; nginx passes what an upstream sent
-    const trailers: string[] = [];
-    if ((e as { code?: string }).code === 'ERR_HTTP_TRAILER_INVALID') {
-      for (let i = h.length - 2; i >= 0; i -= 2) if (h[i].toLowerCase() === 'trailer') trailers.unshift(...h.splice(i, 2));
-    } else {
-      // a value Node refuses (a control character): drop the offending headers
-      for (let i = h.length - 1; i > 0; i -= 2) if (/[^\t\x20-\x7e\x80-\xff]/.test(h[i])) h.splice(i - 1, 2);
-    }
-    res.writeHead(wire, reason(r, status), h);
-    if (trailers.length) {
-      const head = res as unknown as { _header: string };
-      let extra = '';
-      for (let i = 0; i < trailers.length; i += 2) extra += `${trailers[i]}: ${trailers[i + 1]}\r\n`;
-      head._header = head._header.slice(0, -2) + extra + '\r\n';
-    }
-  }
-  if (wire !== status) {
-    const head = res as unknown as { _header: string };
-    head._header = head._header.replace(/^(HTTP\/1\.[01]) 999 /, `$1 ${String(status).padStart(3, '0')} `);
-  }
-  if (r.out.statusLine !== undefined && r.out.statusLine.length === 3 && reason(r, status) === '') {
-    // an upstream's "HTTP/1.1 299" without a reason phrase is passed as such
-    const head = res as unknown as { _header: string };
-    head._header = head._header.replace(/^(HTTP\/1\.[01] \d{3}) \r\n/, '$1\r\n');
-  }
+  res.statusMessage = reasonText;
+  res.setHead(status, h + '\r\n', chunked);
   r.headerSent = true;
-  r.headerBytes = Buffer.byteLength((res as unknown as { _header: string })._header ?? '', 'latin1');
+  r.headerBytes = res._header?.length ?? 0;
   return DONE;
+}
+
+/** What may not be on the wire in a header (Node's rule): such a line is dropped, not sent. */
+const INVALID = /[^\t\x20-\x7e\x80-\xff]/;
+const INVALID_NAME = /[^\^_`a-zA-Z\-0-9!#$%&'*+.|~]/;
+
+/** A header added by a module or passed from an upstream: dropped when it cannot go on the wire. */
+function headerLine(name: string, value: string): string {
+  if (name === '' || INVALID_NAME.test(name) || INVALID.test(value)) return '';
+  return `${name}: ${value}\r\n`;
 }
 
 /** The reason phrase: an upstream's own (proxied status_line) while the status is still its, else nginx's. */

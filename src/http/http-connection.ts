@@ -9,6 +9,7 @@ import { setBodyControl, setBodyReader, bodyControl } from './request-body';
 import { NO_BODY, RequestBodyState, discardBody, readBody, type BodyHost } from './request-body-state';
 import { requestLocConf, requestSrvConf } from './core-request-module';
 import { TRACE, type Trace } from './trace';
+import type { ResponseHooks } from './response';
 
 // One client connection as ngx_http_request.c runs it: the request head is
 // read into buffers the size of client_header_buffer_size and
@@ -51,6 +52,20 @@ export class ClientConnection {
   private pipeline = false;
   private eof = false;
   private reset = false;
+  /** send_timeout is running: a write found the kernel's buffer full (ngx_http_writer's timer) */
+  private sendTimer = false;
+  private readonly resHooks: ResponseHooks = {
+    finished: (res) => {
+      const r = this.r;
+      if (r && r.res === res) this.responseDone(r);
+    },
+    blocked: (res) => {
+      const r = this.r;
+      if (!r || r.res !== res || this.sendTimer) return;
+      this.sendTimer = true;
+      this.c.socket.setTimeout(requestLocConf(r.loc).sendTimeout);
+    },
+  };
 
   constructor(readonly c: HttpConnection, private readonly hooks: ConnectionHooks) {
     const socket = c.socket;
@@ -178,20 +193,8 @@ export class ClientConnection {
     this.phase = 'busy';
     if (r.contentLength > 0) this.body = new RequestBodyState(r, this.bodyHost, r.contentLength, false);
     else if (r.chunked) this.body = new RequestBodyState(r, this.bodyHost, 1, true);
-    const loc = (): typeof r.loc => r.loc;
-    const res = r.attachResponse({
-      http09: r.httpVersion < 1000,
-      // send_timeout runs while the response is written
-      onHeader: () => socket.setTimeout(requestLocConf(loc()).sendTimeout),
-    });
+    const res = r.attachResponse(this.resHooks);
     res.assignSocket(socket);
-    res.once('finish', () => this.responseDone(r));
-    res.once('close', () => {
-      if (!r.done) {
-        r.clientGone = true;
-        this.finish(r);
-      }
-    });
     setBodyControl(r, {
       discard: (expectTested) => discardBody(r, r === this.r, this.body, expectTested),
       read: (opts) => readBody(r, r === this.r, this.body, opts),
@@ -230,7 +233,10 @@ export class ClientConnection {
 
   private responseDone(r: Request): void {
     const socket = this.c.socket;
-    socket.setTimeout(0);
+    if (this.sendTimer) {
+      this.sendTimer = false;
+      socket.setTimeout(0);
+    }
     r.res.detachSocket(socket);
     this.finish(r);
     if (this.phase === 'closed' || socket.destroyed) return;
@@ -387,5 +393,7 @@ export class ClientConnection {
     }
     this.phase = 'closed';
     this.statDone(r);
+    // the response still writing hears of it after the log line, as its 'close' listeners always did
+    if (r?.res && r.res.socket === this.c.socket) r.res.socketClosed();
   }
 }

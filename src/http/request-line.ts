@@ -1,4 +1,4 @@
-import { HttpResponse, type ResponseOptions } from './response';
+import { HttpResponse, type ResponseHooks } from './response';
 import { findServer } from './server-names';
 import { type HttpConnection, type HttpRequest, type RequestIn, newOutHeaders } from './request';
 import { userAgentQuirks } from './error-pages';
@@ -137,8 +137,8 @@ export class Request implements HttpRequest {
   }
 
   /** The response object, made once the method and version are known. */
-  attachResponse(opts: Omit<ResponseOptions, 'head'>): HttpResponse {
-    this.res ??= new HttpResponse({ ...opts, head: this.method === 'HEAD' });
+  attachResponse(hooks: ResponseHooks): HttpResponse {
+    this.res ??= new HttpResponse(this.method === 'HEAD', this.httpVersion < 1000, hooks);
     return this.res;
   }
 }

@@ -24,13 +24,15 @@ const ONE_WRITE_MAX = 16 * 1024;
 type Callback = (err?: Error | null) => void;
 type Chunk = string | Uint8Array;
 
-export interface ResponseOptions {
-  /** HEAD: the head alone */
-  head: boolean;
-  /** HTTP/0.9: the body alone (ngx_http_header_filter sends nothing) */
-  http09: boolean;
-  /** called as the head is put together (send_timeout starts) */
-  onHeader?: () => void;
+/**
+ * What the connection learns from its response without listening to it
+ * (an EventEmitter listener per request costs more than the call).
+ */
+export interface ResponseHooks {
+  /** the last byte went to the kernel, before 'finish' is emitted */
+  finished(res: HttpResponse): void;
+  /** a write left bytes queued: the kernel's buffer is full (send_timeout starts, as nginx's timer) */
+  blocked(res: HttpResponse): void;
 }
 
 function invalidChar(what: string, name: string): Error {
@@ -57,10 +59,12 @@ export class HttpResponse extends EventEmitter {
   private headerSent = false;
   private hasBody: boolean;
   private outHeaders?: Map<string, [string, string | string[]]>;
+  private blockedOnce = false;
 
-  constructor(private readonly opts: ResponseOptions) {
+  /** head: a HEAD request (the head alone); http09: the body alone (ngx_http_header_filter sends nothing) */
+  constructor(head: boolean, private readonly http09: boolean, private readonly hooks?: ResponseHooks) {
     super();
-    this.hasBody = !opts.head;
+    this.hasBody = !head;
   }
 
   get headersSent(): boolean {
@@ -92,23 +96,22 @@ export class HttpResponse extends EventEmitter {
     return false;
   }
 
+  /** The connection's socket; its owner calls socketClosed() when it closes while attached. */
   assignSocket(socket: Socket): void {
     (socket as Socket & { _httpMessage?: unknown })._httpMessage = this;
-    socket.on('close', this.onSocketClose);
     this.socket = socket;
     this.emit('socket', socket);
   }
 
   detachSocket(socket: Socket): void {
-    socket.removeListener('close', this.onSocketClose);
     (socket as Socket & { _httpMessage?: unknown })._httpMessage = null;
     this.socket = null;
   }
 
-  private readonly onSocketClose = (): void => {
+  socketClosed(): void {
     this.destroyed = true;
     this.emit('close');
-  };
+  }
 
   // --- headers set one by one (ServerResponse's progressive API) ---
   setHeader(name: string, value: string | number | readonly string[]): this {
@@ -164,11 +167,20 @@ export class HttpResponse extends EventEmitter {
       if (name.length === 17 && name.toLowerCase() === 'transfer-encoding' && /(?:^|,)\s*chunked\s*$/i.test(value)) chunked = true;
       head += name + ': ' + value + '\r\n';
     }
+    this.setHead(status, head + '\r\n', chunked);
+    return this;
+  }
+
+  /**
+   * The head as the header filter made it, on the wire as is: nginx's own
+   * header lines need none of writeHead's checks.
+   */
+  setHead(status: number, head: string, chunked: boolean): void {
+    if (this._header !== null) throw new Error('Cannot write headers after they are sent to the client');
+    this.statusCode = status;
     if (status === 204 || status === 304 || (status >= 100 && status <= 199)) this.hasBody = false;
     this.chunkedEncoding = chunked && this.hasBody;
-    this._header = this.opts.http09 ? '' : head + '\r\n';
-    this.opts.onHeader?.();
-    return this;
+    this._header = this.http09 ? '' : head;
   }
 
   /** ServerResponse writes the head itself when a body comes first. */
@@ -181,13 +193,20 @@ export class HttpResponse extends EventEmitter {
     this.send(undefined, undefined);
   }
 
-  /** Bytes to the socket: the head first if still pending, in one write where possible. */
+  /** Bytes to the socket; the connection hears once when the kernel did not take them all. */
   private send(data: Chunk | undefined, encoding: BufferEncoding | undefined, cb?: Callback): boolean {
     const socket = this.socket;
     if (!socket || socket.destroyed) {
       if (cb) process.nextTick(cb, new Error('socket closed'));
       return false;
     }
+    const ok = this.sendTo(socket, data, encoding, cb);
+    this.checkBlocked(socket);
+    return ok;
+  }
+
+  /** The head first if still pending, in one write where possible. */
+  private sendTo(socket: Socket, data: Chunk | undefined, encoding: BufferEncoding | undefined, cb?: Callback): boolean {
     if (!this.headerSent) {
       this.headerSent = true;
       const head = this._header!;
@@ -222,6 +241,7 @@ export class HttpResponse extends EventEmitter {
     this.send(data, encoding);
     const ok = this.send(CRLF, undefined, cb);
     socket?.uncork();
+    this.checkBlocked(socket);
     return ok;
   }
 
@@ -259,20 +279,31 @@ export class HttpResponse extends EventEmitter {
     this.writableEnded = true;
     this.finished = true;
     if (cb) this.once('finish', cb);
-    const onFinish = (err?: Error | null): void => {
-      if (err || this.destroyed) return;
-      this.writableFinished = true;
-      this.emit('finish');
-    };
-    const socket = this.socket;
-    socket?.cork();
     const body = this.hasBody && chunk !== undefined && chunk.length > 0 ? chunk : undefined;
     if (this.chunkedEncoding) {
+      const socket = this.socket;
+      socket?.cork();
       if (body !== undefined) this.framed(body, encoding as BufferEncoding | undefined);
-      this.send('0\r\n\r\n', 'latin1', onFinish);
-    } else this.send(body, encoding as BufferEncoding | undefined, onFinish);
-    socket?.uncork();
+      this.send('0\r\n\r\n', 'latin1', this.onFinish);
+      socket?.uncork();
+      this.checkBlocked(socket);
+    } else this.send(body, encoding as BufferEncoding | undefined, this.onFinish);
     return this;
+  }
+
+  private readonly onFinish = (err?: Error | null): void => {
+    if (err || this.destroyed) return;
+    this.writableFinished = true;
+    this.hooks?.finished(this);
+    this.emit('finish');
+  };
+
+  /** After an uncork: what the corked writes left queued. */
+  private checkBlocked(socket: Socket | null): void {
+    if (socket && !this.blockedOnce && socket.writableLength > 0 && socket.writableCorked === 0 && this.hooks) {
+      this.blockedOnce = true;
+      this.hooks.blocked(this);
+    }
   }
 
   destroy(err?: Error): this {
@@ -288,6 +319,7 @@ export class HttpResponse extends EventEmitter {
   }
   uncork(): void {
     this.socket?.uncork();
+    this.checkBlocked(this.socket);
   }
   setTimeout(ms: number, cb?: () => void): this {
     this.socket?.setTimeout(ms, cb);
