@@ -46,6 +46,10 @@ export class ClientConnection {
   private r?: Request;
   private head = new HeadReader(0, 0, 0);
   private timer?: NodeJS.Timeout;
+  /** when the pending timer fires; the deadline armed (0: none) and what it runs */
+  private timerAt = 0;
+  private deadline = 0;
+  private onDeadline?: () => void;
   private lingerUntil = 0;
   private body?: RequestBodyState;
   private readonly bodyHost: BodyHost;
@@ -106,15 +110,52 @@ export class ClientConnection {
     };
   }
 
+  // One timer per connection, armed lazily: arm() and disarm() only move a
+  // deadline, and the pending Timeout re-arms itself for what is left when
+  // it fires early. A keep-alive request arms and disarms twice; with a
+  // setTimeout()/clearTimeout() pair each time that was a timer-list insert
+  // and removal per request.
   private arm(ms: number, fn: () => void): void {
-    this.disarm();
-    this.timer = setTimeout(fn, ms);
+    const at = Date.now() + ms;
+    this.deadline = at;
+    this.onDeadline = fn;
+    if (this.timer !== undefined && this.timerAt <= at) return;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(this.timerFired, ms);
   }
 
   private disarm(): void {
-    if (this.timer) clearTimeout(this.timer);
+    this.deadline = 0;
+    this.onDeadline = undefined;
+  }
+
+  private get armed(): boolean {
+    return this.deadline !== 0;
+  }
+
+  private readonly timerFired = (): void => {
+    this.timer = undefined;
+    if (this.deadline === 0) return;
+    const left = this.deadline - Date.now();
+    if (left > 0) {
+      this.timerAt = this.deadline;
+      this.timer = setTimeout(this.timerFired, left);
+      return;
+    }
+    const fn = this.onDeadline!;
+    this.disarm();
+    fn();
+  };
+
+  /** A closed connection leaves no timer behind to keep the process up. */
+  private dropTimer(): void {
+    this.disarm();
+    if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
   }
+
+  private readonly closeQuietly = (): void => this.close(false);
 
   private onData(d: Buffer): void {
     if (this.phase === 'closed') return;
@@ -168,7 +209,7 @@ export class ClientConnection {
 
   /** ngx_http_read_request_header found nothing more: the header timer, if not running. */
   private needMore(): void {
-    if (!this.timer) this.arm(requestSrvConf(this.r!.server).clientHeaderTimeout, () => this.headerTimedOut());
+    if (!this.armed) this.arm(requestSrvConf(this.r!.server).clientHeaderTimeout, () => this.headerTimedOut());
     if (this.c.socket.isPaused()) this.c.socket.resume();
   }
 
@@ -286,7 +327,7 @@ export class ClientConnection {
       return this.close(false);
     }
     this.phase = 'keepalive';
-    this.arm(timeout, () => this.close(false));
+    this.arm(timeout, this.closeQuietly);
     if (this.c.socket.isPaused()) this.c.socket.resume();
   }
 
@@ -315,7 +356,7 @@ export class ClientConnection {
   private close(now: boolean): void {
     this.phase = 'closed';
     this.statDone(this.r);
-    this.disarm();
+    this.dropTimer();
     const unread = this.buf.length > 0;
     this.buf = EMPTY;
     const socket = this.c.socket;
@@ -327,7 +368,6 @@ export class ClientConnection {
 
   /** client_header_timeout: nothing, or not enough, came in time. */
   private headerTimedOut(): void {
-    this.timer = undefined;
     const c = this.c;
     if (this.phase === 'wait') {
       c.ctx.errorLog.log('info', `*${c.id} client timed out (110: Connection timed out) while waiting for request, client: ${c.remoteAddr}, server: ${c.listenText}`);
@@ -383,7 +423,7 @@ export class ClientConnection {
   }
 
   private onClose(): void {
-    this.disarm();
+    this.dropTimer();
     this.body?.reader?.closed(this.reset ? 'reset' : undefined);
     const r = this.r;
     if (r && !r.done) {
