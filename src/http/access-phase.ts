@@ -21,31 +21,55 @@ export function challenge(r: HttpRequest, value: string): void {
 }
 
 /** Runs the access handlers; undefined lets the request go on to the content. */
-export async function accessPhase(r: HttpRequest, handlers: PhaseHandler[]): Promise<Outcome> {
-  if (handlers.length === 0) return undefined;
-  const any = r.loc.satisfy === 'any';
-  let accessCode = 0;
-  for (const h of handlers) {
-    const rc = await h(r);
-    if (rc === undefined) continue;
-    if (typeof rc === 'object' || rc === DONE) return rc;
-    if (rc === GRANTED) {
-      if (!any) continue;
-      // nginx 1.22 unhashes only the last WWW-Authenticate it set
-      const last = challenges.get(r);
-      if (last) {
-        const i = r.out.headers.indexOf(last);
-        if (i >= 0) r.out.headers.splice(i, 1);
-        challenges.delete(r);
-      }
-      return undefined;
-    }
-    if (any && (rc === 403 || rc === 401)) {
-      if (accessCode !== 401) accessCode = rc;
-      continue;
-    }
-    return rc;
+export function accessPhase(r: HttpRequest, handlers: PhaseHandler[]): Outcome | Promise<Outcome> {
+  // handlers without a directive in the location decline at once: no promise is made then
+  const st: AccessState = { any: r.loc.satisfy === 'any', code: 0 };
+  for (let i = 0; i < handlers.length; i++) {
+    const rc = handlers[i](r);
+    if (rc instanceof Promise) return rc.then((v) => afterAsync(r, handlers, i, st, v));
+    const end = combine(r, st, rc);
+    if (end !== NEXT) return end;
   }
-  if (accessCode === 403) logError(r, 'error', 'access forbidden by rule');
-  return accessCode || undefined;
+  return accessEnd(r, st);
+}
+
+interface AccessState {
+  any: boolean;
+  /** the refusal kept while `satisfy any` looks for a grant */
+  code: number;
+}
+
+const NEXT = Symbol('next handler');
+
+async function afterAsync(r: HttpRequest, handlers: PhaseHandler[], i: number, st: AccessState, v: Outcome): Promise<Outcome> {
+  let end = combine(r, st, v);
+  while (end === NEXT && ++i < handlers.length) end = combine(r, st, await handlers[i](r));
+  return end === NEXT ? accessEnd(r, st) : end;
+}
+
+/** One handler's answer under `satisfy`: the phase's outcome, or NEXT to ask the next handler. */
+function combine(r: HttpRequest, st: AccessState, rc: Outcome): Outcome | typeof NEXT {
+  if (rc === undefined) return NEXT;
+  if (typeof rc === 'object' || rc === DONE) return rc;
+  if (rc === GRANTED) {
+    if (!st.any) return NEXT;
+    // nginx 1.22 unhashes only the last WWW-Authenticate it set
+    const last = challenges.get(r);
+    if (last) {
+      const i = r.out.headers.indexOf(last);
+      if (i >= 0) r.out.headers.splice(i, 1);
+      challenges.delete(r);
+    }
+    return undefined;
+  }
+  if (st.any && (rc === 403 || rc === 401)) {
+    if (st.code !== 401) st.code = rc;
+    return NEXT;
+  }
+  return rc;
+}
+
+function accessEnd(r: HttpRequest, st: AccessState): Outcome {
+  if (st.code === 403) logError(r, 'error', 'access forbidden by rule');
+  return st.code || undefined;
 }

@@ -43,7 +43,7 @@ function closeQuietly(fd: number): void {
 }
 
 /** ngx_http_gzip_static_handler. */
-async function gzipStaticHandler(r: HttpRequest): Promise<Outcome> {
+function gzipStaticHandler(r: HttpRequest): Outcome {
   if (r.method !== 'GET' && r.method !== 'HEAD') return undefined;
   if (r.uri.endsWith('/')) return undefined;
   const mode = (r.loc.confs[GZIP_STATIC] as GzipStaticLocConf | undefined)?.mode ?? 'off';

@@ -47,9 +47,16 @@ export function setContentHandler(loc: LocationConf, handler: PhaseHandler): voi
   contentHandlers.set(loc, handler);
 }
 
-async function runHandlers(list: PhaseHandler[], r: HttpRequest): Promise<Outcome> {
-  for (const h of list) {
-    const rc = await h(r);
+/**
+ * A phase's handlers in order until one answers. Most answer at once (no
+ * directive of theirs in the location): only a handler that returned a
+ * promise makes the rest wait for it, since every await costs a promise
+ * and a trip through the microtask queue.
+ */
+function runHandlers(list: PhaseHandler[], r: HttpRequest, from = 0): Outcome | Promise<Outcome> {
+  for (let i = from; i < list.length; i++) {
+    const rc = list[i](r);
+    if (rc instanceof Promise) return rc.then((v) => (v !== undefined ? v : runHandlers(list, r, i + 1)));
     if (rc !== undefined) return rc;
   }
   return undefined;
@@ -59,9 +66,12 @@ type Start = 'server-rewrite' | 'find-config' | 'rewrite';
 
 async function phases(r: HttpRequest, start: Start): Promise<Outcome> {
   let rc: Outcome;
+  // what a phase gave: awaited only if it is a promise
+  let step: Outcome | Promise<Outcome>;
   if (start === 'server-rewrite') {
     r.loc = r.server.core.loc!;
-    rc = await runHandlers(phaseHandlers.serverRewrite, r);
+    step = runHandlers(phaseHandlers.serverRewrite, r);
+    rc = step instanceof Promise ? await step : step;
     if (rc !== undefined) return rc;
   }
   for (;;) {
@@ -70,7 +80,8 @@ async function phases(r: HttpRequest, start: Start): Promise<Outcome> {
       if (rc !== undefined) return rc;
     }
     start = 'find-config';
-    rc = await runHandlers(phaseHandlers.rewrite, r);
+    step = runHandlers(phaseHandlers.rewrite, r);
+    rc = step instanceof Promise ? await step : step;
     if (rc === undefined) break;
     if (typeof rc === 'object' && rc.kind === 'find') {
       if (--r.uriChanges === 0) {
@@ -81,15 +92,19 @@ async function phases(r: HttpRequest, start: Start): Promise<Outcome> {
     }
     return rc;
   }
-  rc = await runHandlers(phaseHandlers.preaccess, r);
+  step = runHandlers(phaseHandlers.preaccess, r);
+  rc = step instanceof Promise ? await step : step;
   if (rc !== undefined) return rc;
-  rc = await accessPhase(r, phaseHandlers.access);
+  step = accessPhase(r, phaseHandlers.access);
+  rc = step instanceof Promise ? await step : step;
   if (rc !== undefined) return rc;
-  rc = await runHandlers(phaseHandlers.precontent, r);
+  step = runHandlers(phaseHandlers.precontent, r);
+  rc = step instanceof Promise ? await step : step;
   if (rc !== undefined) return rc;
   // an `if` block without a handler of its own keeps its location's (ngx_http_update_location_config)
   const content = contentHandlers.get(r.loc) ?? (r.loc.noname && r.loc.parent ? contentHandlers.get(r.loc.parent) : undefined);
-  return content ? content(r) : staticContent(r);
+  step = content ? content(r) : staticContent(r);
+  return step instanceof Promise ? await step : step;
 }
 
 /** Runs a request to its end: phases, redirects, special responses. */

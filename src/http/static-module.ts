@@ -137,22 +137,35 @@ export const directoryHandlers: PhaseHandler[] = [];
 export const fileHandlers: PhaseHandler[] = [];
 
 /** The content phase when no module claimed the location: index, then static. */
-export async function staticContent(r: HttpRequest): Promise<Outcome> {
-  if (r.uri.endsWith('/')) {
-    let rc = await indexHandler(r);
-    for (let i = 0; rc === undefined && i < directoryHandlers.length; i++) rc = await directoryHandlers[i](r);
-    if (rc !== undefined) return rc;
-    if (!isGetHeadPost(r.method)) return 405;
-    // ngx_http_core_content_phase: nobody served a directory URI
-    const mapped = mapUriToPath(r);
-    if (mapped) logError(r, 'error', `directory index of "${mapped.path}" is forbidden`);
-    return 403;
-  }
-  for (const handler of fileHandlers) {
-    const rc = await handler(r);
+export function staticContent(r: HttpRequest): Outcome | Promise<Outcome> {
+  if (r.uri.endsWith('/')) return directoryContent(r);
+  for (let i = 0; i < fileHandlers.length; i++) {
+    const rc = fileHandlers[i](r);
+    if (rc instanceof Promise) return rc.then((v) => (v !== undefined ? v : fileContent(r, i + 1)));
     if (rc !== undefined) return rc;
   }
   return staticHandler(r);
+}
+
+/** The file handlers from the i-th on, once one of them answered late. */
+async function fileContent(r: HttpRequest, from: number): Promise<Outcome> {
+  for (let i = from; i < fileHandlers.length; i++) {
+    const rc = await fileHandlers[i](r);
+    if (rc !== undefined) return rc;
+  }
+  return staticHandler(r);
+}
+
+/** index, then autoindex; a directory nobody served is forbidden. */
+async function directoryContent(r: HttpRequest): Promise<Outcome> {
+  let rc = await indexHandler(r);
+  for (let i = 0; rc === undefined && i < directoryHandlers.length; i++) rc = await directoryHandlers[i](r);
+  if (rc !== undefined) return rc;
+  if (!isGetHeadPost(r.method)) return 405;
+  // ngx_http_core_content_phase: nobody served a directory URI
+  const mapped = mapUriToPath(r);
+  if (mapped) logError(r, 'error', `directory index of "${mapped.path}" is forbidden`);
+  return 403;
 }
 
 async function statErr(p: string): Promise<fs.Stats | NodeJS.ErrnoException> {
@@ -224,7 +237,7 @@ export function outsideAlias(r: HttpRequest, mapped: MappedPath): Outcome {
 }
 
 /** ngx_http_static_handler. */
-async function staticHandler(r: HttpRequest): Promise<Outcome> {
+function staticHandler(r: HttpRequest): Outcome {
   if (!isGetHeadPost(r.method)) return 405;
   const mapped = mapUriToPath(r);
   if (!mapped) return 500;

@@ -86,9 +86,12 @@ function tryFiles(cf: Cf, conf: TryFilesLocConf): string | undefined {
 }
 
 /** ngx_http_try_files_handler. */
-async function tryFilesHandler(r: HttpRequest): Promise<Outcome> {
+function tryFilesHandler(r: HttpRequest): Outcome | Promise<Outcome> {
   const conf = r.loc.confs[TRY_FILES] as TryFilesLocConf | undefined;
-  if (!conf?.files) return undefined;
+  return conf?.files ? tryFilesRun(r, conf as TryFilesLocConf & { files: NonNullable<TryFilesLocConf['files']> }) : undefined;
+}
+
+async function tryFilesRun(r: HttpRequest, conf: TryFilesLocConf & { files: NonNullable<TryFilesLocConf['files']> }): Promise<Outcome> {
   const mapped = mapUriToPath(r);
   if (!mapped) return 500;
   const root = mapped.path.slice(0, mapped.root);
