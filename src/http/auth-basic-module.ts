@@ -72,9 +72,14 @@ async function readUserFile(r: HttpRequest, file: string): Promise<Buffer | numb
 }
 
 /** ngx_http_auth_basic_handler */
-async function authBasicHandler(r: HttpRequest): Promise<Outcome> {
+function authBasicHandler(r: HttpRequest): Outcome | Promise<Outcome> {
   const conf = r.loc.confs[AUTH_BASIC] as AuthBasicLocConf | undefined;
+  // no auth_basic here: declined at once, without a promise to wait for
   if (!conf?.realm || !conf.userFile) return undefined;
+  return authBasic(r, conf as Required<Pick<AuthBasicLocConf, 'realm' | 'userFile'>>);
+}
+
+async function authBasic(r: HttpRequest, conf: Required<Pick<AuthBasicLocConf, 'realm' | 'userFile'>>): Promise<Outcome> {
   const realmText = conf.realm.run(r);
   if (realmText === 'off') return undefined;
   const creds = basicUser(r);

@@ -141,9 +141,13 @@ function set(cf: Cf, conf: RewriteLocConf): string | undefined {
 }
 
 /** Runs a level's script; in the rewrite phase a changed URI means searching the location again. */
-async function run(r: HttpRequest, conf: RewriteLocConf, locationPhase: boolean): Promise<Outcome> {
+function run(r: HttpRequest, conf: RewriteLocConf, locationPhase: boolean): Outcome | Promise<Outcome> {
   const e: Engine = { r, log: conf.log === true, status: undefined, uriChanged: false };
-  await runScript(conf.codes!, e);
+  const ran = runScript(conf.codes!, e);
+  return ran instanceof Promise ? ran.then(() => scriptDone(r, e, locationPhase)) : scriptDone(r, e, locationPhase);
+}
+
+function scriptDone(r: HttpRequest, e: Engine, locationPhase: boolean): Outcome {
   if (e.status !== undefined) return e.status;
   if (!locationPhase || !e.uriChanged) return undefined;
   r.trace?.push({ kind: 'internal-redirect', reason: e.reason!, uri: r.args !== '' ? `${r.uri}?${r.args}` : r.uri });

@@ -103,9 +103,15 @@ export interface Engine {
   reason?: string;
 }
 
-/** Runs ops in order; true when the script exits (return, break, last, a redirect...). */
-export async function runScript(ops: Op[], e: Engine): Promise<boolean> {
-  for (const op of ops) {
+/**
+ * Runs ops in order; true when the script exits (return, break, last, a
+ * redirect...). Only a file test (`if (-f ...)`) waits for the disk: the
+ * rest of a script answers at once, without a promise, and a script turns
+ * asynchronous from the op that has to wait.
+ */
+export function runScript(ops: Op[], e: Engine, from = 0): boolean | Promise<boolean> {
+  for (let i = from; i < ops.length; i++) {
+    const op = ops[i];
     switch (op.op) {
       case 'rewrite':
         if (rewrite(op, e)) return true;
@@ -129,16 +135,32 @@ export async function runScript(ops: Op[], e: Engine): Promise<boolean> {
         }
         return true;
       case 'if': {
-        const result = await test(op.cond, e);
-        e.r.trace?.push({ kind: 'if', where: op.where, condition: op.text, result });
-        if (!result) break;
-        if (op.loc) e.r.loc = op.loc;
-        if (await runScript(op.body, e)) return true;
+        const result = op.cond.kind === 'file' ? fileTest(op.cond, e.r) : test(op.cond, e);
+        if (result instanceof Promise) return result.then((v) => afterIf(ops, i, e, v));
+        const body = ifBlock(op, e, result);
+        if (body instanceof Promise) return body.then((exit) => exit || runScript(ops, e, i + 1));
+        if (body) return true;
         break;
       }
     }
   }
   return false;
+}
+
+
+/** An `if` whose condition is known: its block when true; true when the block exits the script. */
+function ifBlock(op: IfOp, e: Engine, result: boolean): boolean | Promise<boolean> {
+  e.r.trace?.push({ kind: 'if', where: op.where, condition: op.text, result });
+  if (!result) return false;
+  if (op.loc) e.r.loc = op.loc;
+  return runScript(op.body, e);
+}
+
+/** The script after an `if` whose condition had to wait: its block, then the ops after it. */
+function afterIf(ops: Op[], i: number, e: Engine, result: boolean): boolean | Promise<boolean> {
+  const body = ifBlock(ops[i] as IfOp, e, result);
+  if (body instanceof Promise) return body.then((exit) => exit || runScript(ops, e, i + 1));
+  return body || runScript(ops, e, i + 1);
 }
 
 /** ngx_http_regex_exec with the script's notices: $1..$9 are this regex's groups now, none after a miss. */
@@ -316,7 +338,7 @@ function sendReturn(op: ReturnOp, r: HttpRequest): Outcome {
 }
 
 /** The value an `if` tests: "" and "0" are false (ngx_http_script_if_code). */
-async function test(c: Condition, e: Engine): Promise<boolean> {
+function test(c: Exclude<Condition, { kind: 'file' }>, e: Engine): boolean {
   const r = e.r;
   switch (c.kind) {
     case 'var': {
@@ -329,8 +351,6 @@ async function test(c: Condition, e: Engine): Promise<boolean> {
       return c.variable.run(r) !== c.value.run(r);
     case 'regex':
       return regexExec(e, c.regex, c.variable.run(r)) !== c.negative;
-    case 'file':
-      return fileTest(c, r);
   }
 }
 
