@@ -61,7 +61,8 @@ export function sendHeader(r: HttpRequest): number {
   if (r.ctx.gzipVary) h += 'Vary: Accept-Encoding\r\n';
   // a full URL (or any, with absolute_redirect off) stays where it was added among the other headers
   if (out.location !== undefined && !made) h += headerLine('Location', out.location);
-  if (out.etag !== undefined) h += headerLine('ETag', out.etag);
+  // the static module's own, or an upstream's that its parser let through
+  if (out.etag !== undefined) h += `ETag: ${out.etag}\r\n`;
   for (const [k, v] of out.headers) h += headerLine(k, v);
   if (out.acceptRanges) h += 'Accept-Ranges: bytes\r\n';
   const res = r.res;

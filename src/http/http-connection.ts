@@ -10,6 +10,7 @@ import { NO_BODY, RequestBodyState, discardBody, readBody, type BodyHost } from 
 import { requestLocConf, requestSrvConf } from './core-request-module';
 import { TRACE, type Trace } from './trace';
 import type { ResponseHooks } from './response';
+import { Deadline } from '../core/deadline';
 
 // One client connection as ngx_http_request.c runs it: the request head is
 // read into buffers the size of client_header_buffer_size and
@@ -45,11 +46,8 @@ export class ClientConnection {
   private phase: Phase = 'wait';
   private r?: Request;
   private head = new HeadReader(0, 0, 0);
-  private timer?: NodeJS.Timeout;
-  /** when the pending timer fires; the deadline armed (0: none) and what it runs */
-  private timerAt = 0;
-  private deadline = 0;
-  private onDeadline?: () => void;
+  private readonly deadline = new Deadline(() => this.onDeadline());
+  private onDeadline: () => void = () => undefined;
   private lingerUntil = 0;
   private body?: RequestBodyState;
   private readonly bodyHost: BodyHost;
@@ -110,49 +108,20 @@ export class ClientConnection {
     };
   }
 
-  // One timer per connection, armed lazily: arm() and disarm() only move a
-  // deadline, and the pending Timeout re-arms itself for what is left when
-  // it fires early. A keep-alive request arms and disarms twice; with a
-  // setTimeout()/clearTimeout() pair each time that was a timer-list insert
-  // and removal per request.
+  // client_header_timeout, keepalive_timeout, lingering_timeout...: one
+  // deadline per connection, armed and disarmed per request without a timer each time
   private arm(ms: number, fn: () => void): void {
-    const at = Date.now() + ms;
-    this.deadline = at;
     this.onDeadline = fn;
-    if (this.timer !== undefined && this.timerAt <= at) return;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = setTimeout(this.timerFired, ms);
+    this.deadline.arm(ms);
   }
 
   private disarm(): void {
-    this.deadline = 0;
-    this.onDeadline = undefined;
+    this.deadline.disarm();
   }
-
-  private get armed(): boolean {
-    return this.deadline !== 0;
-  }
-
-  private readonly timerFired = (): void => {
-    this.timer = undefined;
-    if (this.deadline === 0) return;
-    const left = this.deadline - Date.now();
-    if (left > 0) {
-      this.timerAt = this.deadline;
-      this.timer = setTimeout(this.timerFired, left);
-      return;
-    }
-    const fn = this.onDeadline!;
-    this.disarm();
-    fn();
-  };
 
   /** A closed connection leaves no timer behind to keep the process up. */
   private dropTimer(): void {
-    this.disarm();
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.deadline.drop();
   }
 
   private readonly closeQuietly = (): void => this.close(false);
@@ -209,7 +178,7 @@ export class ClientConnection {
 
   /** ngx_http_read_request_header found nothing more: the header timer, if not running. */
   private needMore(): void {
-    if (!this.armed) this.arm(requestSrvConf(this.r!.server).clientHeaderTimeout, () => this.headerTimedOut());
+    if (!this.deadline.armed) this.arm(requestSrvConf(this.r!.server).clientHeaderTimeout, () => this.headerTimedOut());
     if (this.c.socket.isPaused()) this.c.socket.resume();
   }
 

@@ -13,7 +13,7 @@ import { FT, IGN } from './proxy-flags';
 import { newState, type UpstreamInfo, type UpstreamState } from './upstream-variables';
 import { freePeer, getPeer, initPick } from './proxy-upstream';
 import { ChunkedDecoder, StatusLine, parseStatusLine } from '../upstream/http-parse';
-import { getKeepalive, putKeepalive, type UpstreamConn } from '../upstream/keepalive';
+import { UpstreamConn, getKeepalive, putKeepalive, type ConnOwner } from '../upstream/keepalive';
 import { NO_LIVE, type Peer, type PickState, type UpstreamGroup } from '../upstream/types';
 import { processHeaders } from './proxy-headers';
 
@@ -62,7 +62,7 @@ export interface RequestToSend {
   uri: string;
 }
 
-export class ProxyRun {
+export class ProxyRun implements ConnOwner {
   private resolve!: (o: Outcome) => void;
   private readonly state: PickState;
   private readonly startMs = Date.now();
@@ -73,7 +73,6 @@ export class ProxyRun {
   private cur!: UpstreamState;
   private tryStart = 0;
   private action: Action = 'connecting to upstream';
-  private timer?: NodeJS.Timeout;
   private requestSent = false;
   private finished = false;
   // response
@@ -88,10 +87,9 @@ export class ProxyRun {
   private keepalive = false;
   private connectionClose = false;
   private headerPassed = false;
-  private readonly onData = (d: Buffer) => this.guard(() => this.read(d));
-  private readonly onEnd = () => this.guard(() => this.eof());
-  private readonly onError = (e: Error) => this.failed(e as NodeJS.ErrnoException);
-  private readonly onClose = () => this.guard(() => this.eof());
+  /** the timer of an upgraded connection (the upstream connection's own deadline is gone with it) */
+  private upgradeTimer?: NodeJS.Timeout;
+  private drainWait = false;
   private readonly onClientClose = () => this.clientClosed();
 
   constructor(
@@ -106,15 +104,36 @@ export class ProxyRun {
     this.state.log = (level, message) => logError(r, level, message, this.action);
   }
 
-  /** A bug must not take the worker down with it: the request ends in a 500 (or its connection closes). */
-  private guard(fn: () => void): void {
+  // the upstream connection's events, while this request owns it (ConnOwner)
+  onData(d: Buffer): void {
     try {
-      fn();
+      this.read(d);
     } catch (e) {
-      logError(this.r, 'alert', `internal error: ${(e as Error).stack ?? e}`);
-      if (this.headerPassed && !this.finished) this.r.res.destroy();
-      this.finalize(500);
+      this.crashed(e);
     }
+  }
+  onEnd(): void {
+    this.onClose();
+  }
+  onClose(): void {
+    try {
+      this.eof();
+    } catch (e) {
+      this.crashed(e);
+    }
+  }
+  onError(e: NodeJS.ErrnoException): void {
+    this.failed(e);
+  }
+  onTimeout(): void {
+    this.timedOut();
+  }
+
+  /** A bug must not take the worker down with it: the request ends in a 500 (or its connection closes). */
+  private crashed(e: unknown): void {
+    logError(this.r, 'alert', `internal error: ${(e as Error).stack ?? e}`);
+    if (this.headerPassed && !this.finished) this.r.res.destroy();
+    this.finalize(500);
   }
 
   run(): Promise<Outcome> {
@@ -158,7 +177,7 @@ export class ProxyRun {
       this.cached = true;
       this.conn = kept;
       kept.requests++;
-      this.attach(kept.sock);
+      kept.owner = this;
       this.cur.connectTime = 0;
       this.sendRequest();
       return;
@@ -170,8 +189,8 @@ export class ProxyRun {
       ? tls.connect({ host: peer.host, port: peer.port, path: peer.socketPath, rejectUnauthorized: false })
       : peer.socketPath ? net.connect(peer.socketPath) : net.connect(peer.port, peer.host);
     sock.setNoDelay(true);
-    this.conn = { sock, peer, requests: 1, start: Date.now() };
-    this.attach(sock);
+    this.conn = new UpstreamConn(sock, peer);
+    this.conn.owner = this;
     this.arm(this.conf.connectTimeout!);
     sock.once(tlsOn ? 'secureConnect' : 'connect', () => {
       if (this.conn?.sock !== sock) return;
@@ -180,32 +199,28 @@ export class ProxyRun {
     });
   }
 
-  private attach(sock: net.Socket): void {
-    sock.on('data', this.onData);
-    sock.on('end', this.onEnd);
-    sock.on('error', this.onError);
-    sock.on('close', this.onClose);
+  /** The connection is no more this request's: its events and its deadline stop reaching it. */
+  private detach(): UpstreamConn | undefined {
+    const conn = this.conn;
+    if (!conn) return undefined;
+    if (conn.owner === this) conn.owner = undefined;
+    conn.deadline.disarm();
+    if (this.drainWait) {
+      this.drainWait = false;
+      conn.sock.off('drain', this.onDrain);
+    }
+    return conn;
   }
 
-  private detach(): net.Socket | undefined {
-    const sock = this.conn?.sock;
-    if (!sock) return undefined;
-    sock.off('data', this.onData);
-    sock.off('end', this.onEnd);
-    sock.off('error', this.onError);
-    sock.off('close', this.onClose);
-    sock.off('drain', this.onDrain);
-    return sock;
-  }
-
+  /** connect, send and read timeouts run on the connection's deadline */
   private arm(ms: number): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.timedOut(), ms);
+    this.conn?.deadline.arm(ms);
   }
 
   private disarm(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.conn?.deadline.disarm();
+    if (this.upgradeTimer) clearTimeout(this.upgradeTimer);
+    this.upgradeTimer = undefined;
   }
 
   private resetResponse(): void {
@@ -241,11 +256,15 @@ export class ProxyRun {
     if (ok) this.sent();
     else {
       this.arm(this.conf.sendTimeout!);
+      this.drainWait = true;
       sock.once('drain', this.onDrain);
     }
   }
 
-  private readonly onDrain = () => this.sent();
+  private readonly onDrain = () => {
+    this.drainWait = false;
+    this.sent();
+  };
 
   private streamBody(sock: net.Socket, stream: Readable): void {
     const chunked = this.req.chunked;
@@ -258,7 +277,7 @@ export class ProxyRun {
         ok = sock.write(f);
         this.cur.bytesSent += f.length;
       }
-      this.timer?.refresh();
+      this.conn.deadline.refresh();
       if (!ok) {
         stream.pause();
         sock.once('drain', () => stream.resume());
@@ -293,7 +312,6 @@ export class ProxyRun {
   }
 
   private timedOut(): void {
-    this.timer = undefined;
     if (this.finished) return;
     if (this.requestSent) this.reading();
     if (this.headerPassed) {
@@ -373,7 +391,7 @@ export class ProxyRun {
     this.reading();
     this.cur.bytesReceived += d.length;
     if (this.headerPassed) {
-      this.timer?.refresh();
+      this.conn?.deadline.refresh();
       this.body(d, 0);
       return;
     }
@@ -697,7 +715,6 @@ export class ProxyRun {
     const rest = this.buf.subarray(from);
     this.buf = Buffer.alloc(0);
     if (rest.length) client.write(rest);
-    this.arm(this.conf.readTimeout!);
     const end = (): void => {
       if (this.finished) return;
       this.finished = true;
@@ -709,12 +726,12 @@ export class ProxyRun {
       client.destroy();
       this.resolve(DONE);
     };
-    this.timer = setTimeout(() => {
+    this.upgradeTimer = setTimeout(() => {
       this.log('error', 'upstream timed out (110: Connection timed out)');
       end();
     }, this.conf.readTimeout!);
     up.on('data', (d: Buffer) => {
-      this.timer?.refresh();
+      this.upgradeTimer?.refresh();
       this.cur.bytesReceived += d.length;
       r.bodyBytesSent += d.length;
       if (!client.write(d)) {
@@ -766,14 +783,13 @@ export class ProxyRun {
 
   private release(): void {
     this.disarm();
-    const conn = this.conn;
-    const sock = this.detach();
-    if (!conn || !sock || !this.peer) return;
+    const conn = this.detach();
+    if (!conn || !this.peer) return;
     this.cur.responseTime = Date.now() - this.tryStart;
     freePeer(this.group, this.peer, this.state, false);
     this.peer = undefined;
     this.conn = undefined;
-    if (!(this.keepalive && putKeepalive(this.group, conn))) sock.destroy();
+    if (!(this.keepalive && putKeepalive(this.group, conn))) conn.destroy();
   }
 
   private cleanup(): void {

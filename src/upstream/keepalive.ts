@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Peer, UpstreamGroup } from './types';
+import { Deadline } from '../core/deadline';
 
 // ngx_http_upstream_keepalive_module's run-time half: idle connections to
 // a group's peers, per worker, at most `keepalive N` of them (the oldest
@@ -7,23 +8,75 @@ import type { Peer, UpstreamGroup } from './types';
 // idle, after keepalive_requests requests or keepalive_time of life, and
 // at once if the upstream closes it or sends anything while idle.
 
-export interface UpstreamConn {
-  sock: Socket;
-  peer: Peer;
+/** Whoever uses an upstream connection now: a request, or the idle cache. */
+export interface ConnOwner {
+  onData(d: Buffer): void;
+  onEnd(): void;
+  onError(e: NodeJS.ErrnoException): void;
+  onClose(): void;
+  /** the connection's deadline passed (connect, send, read timeouts; keepalive_timeout when idle) */
+  onTimeout(): void;
+}
+
+/**
+ * A connection to a peer. Its socket listeners and its timer are set up
+ * once and passed from owner to owner (nginx's c->data), not added and
+ * removed for every request that uses it.
+ */
+export class UpstreamConn {
+  owner?: ConnOwner;
   /** requests made on it, this one included (c->requests) */
-  requests: number;
+  requests = 1;
   /** ms it was opened (c->start_time) */
-  start: number;
+  readonly start = Date.now();
+  readonly deadline = new Deadline(() => this.owner?.onTimeout());
+
+  constructor(readonly sock: Socket, readonly peer: Peer) {
+    sock.on('data', (d: Buffer) => this.owner?.onData(d));
+    sock.on('end', () => this.owner?.onEnd());
+    sock.on('error', (e: NodeJS.ErrnoException) => this.owner?.onError(e));
+    sock.on('close', () => {
+      this.deadline.drop();
+      this.owner?.onClose();
+    });
+  }
+
+  /** No owner any more: the socket goes, its events go nowhere. */
+  destroy(): void {
+    this.owner = undefined;
+    this.deadline.drop();
+    this.sock.destroy();
+  }
 }
 
-interface Idle extends UpstreamConn {
-  timer: NodeJS.Timeout;
-  drop: () => void;
+/** An idle connection's owner: anything the upstream does, or keepalive_timeout, closes it. */
+class Idle implements ConnOwner {
+  constructor(private readonly cache: UpstreamConn[], private readonly c: UpstreamConn) {}
+  private drop(): void {
+    const i = this.cache.indexOf(this.c);
+    if (i >= 0) this.cache.splice(i, 1);
+    this.c.destroy();
+  }
+  onData(): void {
+    this.drop();
+  }
+  onEnd(): void {
+    this.drop();
+  }
+  onError(): void {
+    this.drop();
+  }
+  onClose(): void {
+    this.drop();
+  }
+  onTimeout(): void {
+    this.drop();
+  }
 }
 
-const caches = new WeakMap<UpstreamGroup, Idle[]>();
+const caches = new WeakMap<UpstreamGroup, UpstreamConn[]>();
 
-/** ngx_http_upstream_get_keepalive_peer: the newest idle connection to this peer. */
+/** ngx_http_upstream_get_keepalive_peer: the newest idle connection to this peer, for the new owner. */
 export function getKeepalive(group: UpstreamGroup, peer: Peer): UpstreamConn | undefined {
   const cache = caches.get(group);
   if (!cache) return undefined;
@@ -31,18 +84,11 @@ export function getKeepalive(group: UpstreamGroup, peer: Peer): UpstreamConn | u
     const c = cache[i];
     if (c.peer !== peer) continue;
     cache.splice(i, 1);
-    unwatch(c);
-    return { sock: c.sock, peer: c.peer, requests: c.requests, start: c.start };
+    c.owner = undefined;
+    c.deadline.disarm();
+    return c;
   }
   return undefined;
-}
-
-function unwatch(c: Idle): void {
-  clearTimeout(c.timer);
-  c.sock.off('data', c.drop);
-  c.sock.off('end', c.drop);
-  c.sock.off('close', c.drop);
-  c.sock.off('error', c.drop);
 }
 
 /** ngx_http_upstream_free_keepalive_peer for a connection that may be kept: true if it was. */
@@ -53,25 +99,11 @@ export function putKeepalive(group: UpstreamGroup, c: UpstreamConn): boolean {
   }
   let cache = caches.get(group);
   if (!cache) caches.set(group, (cache = []));
-  if (cache.length >= conf.max) {
-    const old = cache.pop()!;
-    unwatch(old);
-    old.sock.destroy();
-  }
-  const idle = c as Idle;
-  idle.drop = () => {
-    const i = cache!.indexOf(idle);
-    if (i >= 0) cache!.splice(i, 1);
-    unwatch(idle);
-    idle.sock.destroy();
-  };
-  idle.timer = setTimeout(idle.drop, conf.timeout);
-  idle.timer.unref();
-  c.sock.on('data', idle.drop);
-  c.sock.on('end', idle.drop);
-  c.sock.on('close', idle.drop);
-  c.sock.on('error', idle.drop);
-  cache.unshift(idle);
+  if (cache.length >= conf.max) cache.pop()!.destroy();
+  c.owner = new Idle(cache, c);
+  // an idle connection does not keep a worker that is shutting down
+  c.deadline.arm(conf.timeout, false);
+  cache.unshift(c);
   return true;
 }
 
