@@ -112,18 +112,41 @@ function refCharset(r: HttpRequest, mcf: CharsetMainConf, ref: CharsetRef): [num
  */
 const TYPED = /^([^;]*); charset=(.*)$/;
 
+/** Where X-Accel-Charset leaves its value (nginx's r->headers_out.override_charset). */
+const OVERRIDE = 'overrideCharset';
+
+/** ngx_http_upstream_process_charset: the last X-Accel-Charset line wins, an empty one too. */
+export function setOverrideCharset(r: HttpRequest, value: string): void {
+  r.ctx[OVERRIDE] = value;
+}
+
+/** ngx_http_destination_charset: the charset to send, or undefined to leave the response alone. */
+function destinationCharset(r: HttpRequest, lcf: CharsetLocConf, mcf: CharsetMainConf, type: string, own: RegExpExecArray | null): [number, string] | undefined {
+  const override = r.ctx[OVERRIDE] as string | undefined;
+  if (override) {
+    // an upstream's choice: neither `charset off` nor charset_types stand in its way
+    const i = findCharset(mcf, override);
+    if (i !== NO_CHARSET) return [i, override];
+    logError(r, 'error', `unknown charset "${override}" to override`);
+    return undefined;
+  }
+  if (lcf.charset === undefined || lcf.charset === OFF) return undefined;
+  if (own ? !lcf.override : !(lcf.types === '*' || (lcf.types ?? DEFAULT_TYPES).has(type.toLowerCase()))) return undefined;
+  return refCharset(r, mcf, lcf.charset);
+}
+
 /** ngx_http_charset_header_filter */
 function charsetFilter(r: HttpRequest): void {
   const out = r.out;
   const type = out.contentType;
   if (type === undefined || type === '') return;
   const lcf = (r.loc ?? r.server?.core.loc)?.confs[CHARSET] as CharsetLocConf | undefined;
-  const mcf = lcf?.main;
-  if (!lcf || !mcf || lcf.charset === undefined || lcf.charset === OFF) return;
-  // a handler that named the charset itself (autoindex's xml) has it after the type
+  // the charsets are http-wide: a location without charset directives still knows charset_map's
+  const mcf = lcf?.main ?? (r.conn.ctx.main.ctx.main[CHARSET] as CharsetMainConf | undefined);
+  if (!lcf || !mcf) return;
+  // a handler or upstream that named the charset itself has it after the type
   const own = TYPED.exec(type);
-  if (own ? !lcf.override : !(lcf.types === '*' || (lcf.types ?? DEFAULT_TYPES).has(type.toLowerCase()))) return;
-  const d = refCharset(r, mcf, lcf.charset);
+  const d = destinationCharset(r, lcf, mcf, type, own);
   if (!d) return;
   const [charset, dst] = d;
   let s: [number, string] | undefined;

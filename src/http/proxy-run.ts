@@ -16,6 +16,8 @@ import { ChunkedDecoder, StatusLine, parseStatusLine } from '../upstream/http-pa
 import { getKeepalive, putKeepalive, type UpstreamConn } from '../upstream/keepalive';
 import { NO_LIVE, type Peer, type PickState, type UpstreamGroup } from '../upstream/types';
 import { processHeaders } from './proxy-headers';
+import { upstreamLimitRate } from './limit-rate';
+import { setOverrideCharset } from './charset-module';
 
 // ngx_http_upstream.c's request path for the proxy module: connect to a
 // peer, send the request, read and check the response head, decide
@@ -459,6 +461,7 @@ export class ProxyRun {
     const code = this.http09 ? 200 : this.status.code;
     this.cur.headerTime = Date.now() - this.tryStart;
     const hs = this.analyze();
+    this.accelHeaders();
     // ngx_http_upstream_test_next
     for (const [status, mask0] of NEXT_ERRORS) {
       if (code !== status) continue;
@@ -568,6 +571,20 @@ export class ProxyRun {
       else if (l === 'x-accel-buffering') xAccelBuffering ??= v;
     }
     return { contentLength, chunked, xAccelRedirect, xAccelBuffering };
+  }
+
+  /**
+   * ngx_http_upstream_process_limit_rate and _charset, called for each
+   * header line as it is parsed: what they set stays with the request
+   * through a next upstream or an X-Accel-Redirect.
+   */
+  private accelHeaders(): void {
+    const ignore = this.conf.ignoreHeaders!;
+    for (const [k, v] of this.headersIn) {
+      const l = k.toLowerCase();
+      if (l === 'x-accel-limit-rate' && !(ignore & IGN['x-accel-limit-rate'])) upstreamLimitRate(this.r, v);
+      else if (l === 'x-accel-charset' && !(ignore & IGN['x-accel-charset'])) setOverrideCharset(this.r, v);
+    }
   }
 
   private accelRedirect(uri: string): Outcome {
