@@ -86,15 +86,21 @@ function mapBlock(cf: Cf, mcf: CharsetMainConf): string | undefined {
   return undefined;
 }
 
-/** ngx_http_charset_postconfiguration: each recode a location needs has its map. */
+/**
+ * ngx_http_charset_postconfiguration: each recode a location needs has its
+ * map; then every map is installed both ways, for the charsets a variable
+ * or an upstream's X-Accel-Charset names at run time.
+ */
 function resolveRecodes(mcf: CharsetMainConf): void {
   for (const [src, dst] of mcf.recodes) {
-    const c = mcf.charsets[src];
     const t = mcf.tables.find((x) => (x.src === src && x.dst === dst) || (x.src === dst && x.dst === src));
     if (!t) {
-      throw new ConfError(`no "charset_map" between the charsets "${c.name}" and "${mcf.charsets[dst].name}"`);
+      throw new ConfError(`no "charset_map" between the charsets "${mcf.charsets[src].name}" and "${mcf.charsets[dst].name}"`);
     }
-    (c.tables ??= [])[dst] = t.src === src ? t.src2dst : t.dst2src;
+  }
+  for (const t of mcf.tables) {
+    (mcf.charsets[t.src].tables ??= [])[t.dst] = t.src2dst;
+    (mcf.charsets[t.dst].tables ??= [])[t.src] = t.dst2src;
   }
 }
 
@@ -127,7 +133,7 @@ function destinationCharset(r: HttpRequest, lcf: CharsetLocConf, mcf: CharsetMai
     // an upstream's choice: neither `charset off` nor charset_types stand in its way
     const i = findCharset(mcf, override);
     if (i !== NO_CHARSET) return [i, override];
-    logError(r, 'error', `unknown charset "${override}" to override`);
+    logError(r, 'error', `unknown charset "${override}" to override`, filterAction(r));
     return undefined;
   }
   if (lcf.charset === undefined || lcf.charset === OFF) return undefined;
@@ -174,10 +180,19 @@ function charsetFilter(r: HttpRequest): void {
   recodeBody(r, recoder(recode));
 }
 
+/**
+ * What nginx says it was doing when a header filter logs: the static
+ * handler names its action once the file is open (only files allow
+ * ranges); a proxied head is still being read from the upstream.
+ */
+function filterAction(r: HttpRequest): string | undefined {
+  if (r.out.allowRanges) return 'sending response to client';
+  if ((r.ctx.upstream as { logText?: string } | undefined)?.logText !== undefined) return 'reading response header from upstream';
+  return undefined;
+}
+
 function noMap(r: HttpRequest, src: string, dst: string): void {
-  // nginx's static handler names its action once the file is open (only files allow ranges)
-  const action = r.out.allowRanges ? 'sending response to client' : undefined;
-  logError(r, 'error', `no "charset_map" between the charsets "${src}" and "${dst}"`, action);
+  logError(r, 'error', `no "charset_map" between the charsets "${src}" and "${dst}"`, filterAction(r));
 }
 
 type Write = (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean;

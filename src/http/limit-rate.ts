@@ -91,6 +91,13 @@ export function upstreamLimitRate(r: HttpRequest, value: string): void {
   s.rateSet = true;
 }
 
+/** ngx_http_upstream_send_response without buffering: nginx sends what it reads at once, unlimited. */
+export function noLimitRate(r: HttpRequest): void {
+  const s = requestRate(r);
+  s.rate = 0;
+  s.rateSet = true;
+}
+
 /**
  * The start of ngx_http_write_filter: the rate is fixed once per request;
  * with a rate, the connection's writes go through the throttle until the

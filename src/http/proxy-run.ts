@@ -16,7 +16,7 @@ import { ChunkedDecoder, StatusLine, parseStatusLine } from '../upstream/http-pa
 import { getKeepalive, putKeepalive, type UpstreamConn } from '../upstream/keepalive';
 import { NO_LIVE, type Peer, type PickState, type UpstreamGroup } from '../upstream/types';
 import { processHeaders } from './proxy-headers';
-import { upstreamLimitRate } from './limit-rate';
+import { noLimitRate, upstreamLimitRate } from './limit-rate';
 import { setOverrideCharset } from './charset-module';
 
 // ngx_http_upstream.c's request path for the proxy module: connect to a
@@ -531,6 +531,8 @@ export class ProxyRun {
       const lower = this.headersIn.map(([k, v]): [string, string] => [k.toLowerCase(), v]);
       this.group.balancer.responded(this.group, this.state, this.lastPeer, lower, r.out.headers);
     }
+    // nginx drops the rate of an unbuffered response (an upstream's X-Accel-Limit-Rate too)
+    if (!this.buffering) noLimitRate(r);
     const rc = sendHeader(r);
     this.headerPassed = true;
     if (rc !== DONE) {
