@@ -30,6 +30,9 @@ const SCRIPT: Record<string, { headers: string[]; body?: string }> = {
   '/csign/': { headers: ['Content-Type: text/html; charset=koi8-r', 'X-Accel-Charset: windows-1251'], body: KOI },
   '/csbad/': { headers: ['Content-Type: text/html', 'X-Accel-Charset: no-such'], body: KOI },
   '/csempty/': { headers: ['Content-Type: text/html', 'X-Accel-Charset: windows-1251', 'X-Accel-Charset:'], body: KOI },
+  // override_charset: the upstream's own charset is recoded to the location's, or left alone
+  '/ovon/': { headers: ['Content-Type: text/html; charset=koi8-r'], body: KOI },
+  '/ovoff/': { headers: ['Content-Type: text/html; charset=koi8-r'], body: KOI },
   '/csnomap/': { headers: ['Content-Type: text/html; charset=utf-8', 'X-Accel-Charset: koi8-r'], body: 'x' },
 };
 
@@ -55,6 +58,8 @@ http {
         location /lrbuf/ { proxy_buffering off; proxy_pass http://127.0.0.1:{B}; }
         location /files/ { internal; alias html/; }
         location /csoff/ { charset off; proxy_pass http://127.0.0.1:{B}; }
+        location /ovon/ { charset windows-1251; override_charset on; proxy_pass http://127.0.0.1:{B}; }
+        location /ovoff/ { charset windows-1251; proxy_pass http://127.0.0.1:{B}; }
         location /csign/ { proxy_pass http://127.0.0.1:{B}; proxy_ignore_headers X-Accel-Charset; }
     }
 }
@@ -94,6 +99,9 @@ describe('X-Accel-Limit-Rate and X-Accel-Charset against nginx', () => {
     expect(headers(byPath['/csoff/'])).toContain('Content-Type: application/json; charset=koi8-r');
     expect(headers(byPath['/csign/'])).toContain('Content-Type: text/html; charset=koi8-r');
     expect(headers(byPath['/csempty/'])).toContain('Content-Type: text/html');
+    expect(headers(byPath['/ovon/'])).toContain('Content-Type: text/html; charset=windows-1251');
+    expect(byPath['/ovon/'].body.equals(byPath['/cs/'].body)).toBe(true);
+    expect(headers(byPath['/ovoff/'])).toContain('Content-Type: text/html; charset=koi8-r');
     expect(byPath['/redir/'].body.toString('latin1')).toBe(BODY);
     for (const r of got.flat()) expect(r.headers.some(([k]) => /^x-accel/i.test(k))).toBe(false);
   });

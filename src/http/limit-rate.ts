@@ -1,6 +1,5 @@
 import type { Socket } from 'node:net';
 import { C, A, type Cf, type Module } from '../conf/module';
-import { parseSize } from '../conf/values';
 import { compile, type HttpModuleHooks } from './core-module';
 import type { HttpMainConf } from './core-conf';
 import type { HttpRequest } from './request';
@@ -37,6 +36,21 @@ function requestRate(r: HttpRequest): RequestRate {
   let s = r.ctx[CTX] as RequestRate | undefined;
   if (!s) r.ctx[CTX] = s = { rate: 0, after: 0, startSec: Math.floor(r.startMs / 1000), rateSet: false, afterSet: false };
   return s;
+}
+
+const MAX_SIZE = (1n << 63n) - 1n;
+
+/**
+ * ngx_parse_size on 64 bits: digits with an optional k or m, up to
+ * 2^63 - 1 bytes (values past what a double holds exactly are no limit
+ * in practice: they stay large). NaN for what nginx calls invalid.
+ */
+export function parseSize(s: string): number {
+  const m = /^([0-9]+)([kKmM]?)$/.exec(s);
+  if (!m) return NaN;
+  const scale = m[2] === '' ? 1n : m[2] === 'k' || m[2] === 'K' ? 1024n : 1024n * 1024n;
+  const n = BigInt(m[1]);
+  return n > MAX_SIZE / scale ? NaN : Number(n * scale);
 }
 
 function sizeSlot(key: 'rate' | 'after') {
