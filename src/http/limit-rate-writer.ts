@@ -26,8 +26,18 @@ export interface RateState {
   startSec: number;
 }
 
+/** The prototype's writableLength (Node defines it on Duplex/Writable, not on the instance). */
+function lengthGetter(socket: Socket): () => number {
+  for (let p = Object.getPrototypeOf(socket); p; p = Object.getPrototypeOf(p)) {
+    const d = Object.getOwnPropertyDescriptor(p, 'writableLength');
+    if (d?.get) return d.get as () => number;
+  }
+  return () => 0;
+}
+
 export class Throttle {
   private readonly held: Held[] = [];
+  private heldBytes = 0;
   /** c->sent: bytes handed to the socket for this request */
   private sent = 0;
   private timer?: NodeJS.Timeout;
@@ -46,15 +56,14 @@ export class Throttle {
     const own = (chunk: string | Uint8Array, encoding?: BufferEncoding | Callback, cb?: Callback): boolean =>
       this.take(chunk, encoding, cb);
     (socket as unknown as { write: Write }).write = own;
+    // the held bytes count as the socket's: a writer that looks at how much is
+    // queued (the proxy keeps up to 1 MiB, as nginx's buffers) stops reading its upstream
+    const queued = lengthGetter(socket);
+    Object.defineProperty(socket, 'writableLength', { configurable: true, get: () => queued.call(socket) + this.heldBytes });
     socket.on('end', this.onEnd);
     socket.prependOnceListener('close', this.onClose);
   }
 
-  private unsent(): number {
-    let n = 0;
-    for (const h of this.held) n += h.data.length;
-    return n;
-  }
 
   /**
    * ngx_http_test_reading: while the response waits, nginx watches the
@@ -62,14 +71,14 @@ export class Throttle {
    */
   private readonly onEnd = (): void => {
     if (this.held.length === 0) return;
-    const n = this.unsent();
-    this.held.length = 0;
+    const n = this.heldBytes;
+    this.drop();
     this.gone(n, true);
   };
 
   private readonly onClose = (): void => {
-    if (this.held.length > 0) this.gone(this.unsent(), false);
-    this.held.length = 0;
+    if (this.held.length > 0) this.gone(this.heldBytes, false);
+    this.drop();
   };
 
   /** The socket writes straight again (the response finished, or the connection closed). */
@@ -81,7 +90,13 @@ export class Throttle {
     this.socket.off('close', this.onClose);
     // delete the own property: the prototype's write shows through again
     delete (this.socket as unknown as { write?: Write }).write;
+    delete (this.socket as unknown as { writableLength?: number }).writableLength;
+    this.drop();
+  }
+
+  private drop(): void {
     this.held.length = 0;
+    this.heldBytes = 0;
   }
 
   private original(data: Buffer, cb?: Callback): boolean {
@@ -96,6 +111,7 @@ export class Throttle {
     const data = typeof chunk === 'string' ? Buffer.from(chunk, encoding ?? 'utf8') : Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
     if (this.held.length === 0 && data.length === 0) return this.original(data, cb);
     this.held.push({ data, cb });
+    this.heldBytes += data.length;
     this.flush();
     if (this.held.length === 0) return !this.socket.writableNeedDrain;
     this.blocked = true;
@@ -119,12 +135,14 @@ export class Throttle {
         let ok: boolean;
         if (h.data.length <= limit) {
           this.held.shift();
+          this.heldBytes -= h.data.length;
           ok = this.original(h.data, h.cb);
           this.sent += h.data.length;
           limit -= h.data.length;
         } else {
           ok = this.original(h.data.subarray(0, limit));
           h.data = h.data.subarray(limit);
+          this.heldBytes -= limit;
           this.sent += limit;
           limit = 0;
         }
