@@ -86,15 +86,21 @@ function mapBlock(cf: Cf, mcf: CharsetMainConf): string | undefined {
   return undefined;
 }
 
-/** ngx_http_charset_postconfiguration: each recode a location needs has its map. */
+/**
+ * ngx_http_charset_postconfiguration: each recode a location needs has its
+ * map; then every map is installed both ways, for the charsets a variable
+ * or an upstream's X-Accel-Charset names at run time.
+ */
 function resolveRecodes(mcf: CharsetMainConf): void {
   for (const [src, dst] of mcf.recodes) {
-    const c = mcf.charsets[src];
     const t = mcf.tables.find((x) => (x.src === src && x.dst === dst) || (x.src === dst && x.dst === src));
     if (!t) {
-      throw new ConfError(`no "charset_map" between the charsets "${c.name}" and "${mcf.charsets[dst].name}"`);
+      throw new ConfError(`no "charset_map" between the charsets "${mcf.charsets[src].name}" and "${mcf.charsets[dst].name}"`);
     }
-    (c.tables ??= [])[dst] = t.src === src ? t.src2dst : t.dst2src;
+  }
+  for (const t of mcf.tables) {
+    (mcf.charsets[t.src].tables ??= [])[t.dst] = t.src2dst;
+    (mcf.charsets[t.dst].tables ??= [])[t.src] = t.dst2src;
   }
 }
 
@@ -112,18 +118,41 @@ function refCharset(r: HttpRequest, mcf: CharsetMainConf, ref: CharsetRef): [num
  */
 const TYPED = /^([^;]*); charset=(.*)$/;
 
+/** Where X-Accel-Charset leaves its value (nginx's r->headers_out.override_charset). */
+const OVERRIDE = 'overrideCharset';
+
+/** ngx_http_upstream_process_charset: the last X-Accel-Charset line wins, an empty one too. */
+export function setOverrideCharset(r: HttpRequest, value: string): void {
+  r.ctx[OVERRIDE] = value;
+}
+
+/** ngx_http_destination_charset: the charset to send, or undefined to leave the response alone. */
+function destinationCharset(r: HttpRequest, lcf: CharsetLocConf, mcf: CharsetMainConf, type: string, own: RegExpExecArray | null): [number, string] | undefined {
+  const override = r.ctx[OVERRIDE] as string | undefined;
+  if (override) {
+    // an upstream's choice: neither `charset off` nor charset_types stand in its way
+    const i = findCharset(mcf, override);
+    if (i !== NO_CHARSET) return [i, override];
+    logError(r, 'error', `unknown charset "${override}" to override`, filterAction(r));
+    return undefined;
+  }
+  if (lcf.charset === undefined || lcf.charset === OFF) return undefined;
+  if (own ? !lcf.override : !(lcf.types === '*' || (lcf.types ?? DEFAULT_TYPES).has(type.toLowerCase()))) return undefined;
+  return refCharset(r, mcf, lcf.charset);
+}
+
 /** ngx_http_charset_header_filter */
 function charsetFilter(r: HttpRequest): void {
   const out = r.out;
   const type = out.contentType;
   if (type === undefined || type === '') return;
   const lcf = (r.loc ?? r.server?.core.loc)?.confs[CHARSET] as CharsetLocConf | undefined;
-  const mcf = lcf?.main;
-  if (!lcf || !mcf || lcf.charset === undefined || lcf.charset === OFF) return;
-  // a handler that named the charset itself (autoindex's xml) has it after the type
+  // the charsets are http-wide: a location without charset directives still knows charset_map's
+  const mcf = lcf?.main ?? (r.conn.ctx.main.ctx.main[CHARSET] as CharsetMainConf | undefined);
+  if (!lcf || !mcf) return;
+  // a handler or upstream that named the charset itself has it after the type
   const own = TYPED.exec(type);
-  if (own ? !lcf.override : !(lcf.types === '*' || (lcf.types ?? DEFAULT_TYPES).has(type.toLowerCase()))) return;
-  const d = refCharset(r, mcf, lcf.charset);
+  const d = destinationCharset(r, lcf, mcf, type, own);
   if (!d) return;
   const [charset, dst] = d;
   let s: [number, string] | undefined;
@@ -151,10 +180,19 @@ function charsetFilter(r: HttpRequest): void {
   recodeBody(r, recoder(recode));
 }
 
+/**
+ * What nginx says it was doing when a header filter logs: the static
+ * handler names its action once the file is open (only files allow
+ * ranges); a proxied head is still being read from the upstream.
+ */
+function filterAction(r: HttpRequest): string | undefined {
+  if (r.out.allowRanges) return 'sending response to client';
+  if ((r.ctx.upstream as { logText?: string } | undefined)?.logText !== undefined) return 'reading response header from upstream';
+  return undefined;
+}
+
 function noMap(r: HttpRequest, src: string, dst: string): void {
-  // nginx's static handler names its action once the file is open (only files allow ranges)
-  const action = r.out.allowRanges ? 'sending response to client' : undefined;
-  logError(r, 'error', `no "charset_map" between the charsets "${src}" and "${dst}"`, action);
+  logError(r, 'error', `no "charset_map" between the charsets "${src}" and "${dst}"`, filterAction(r));
 }
 
 type Write = (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean;

@@ -22,11 +22,13 @@ import { gzipStaticModule } from './gzip-static-module';
 import { openFileCacheModule } from './open-file-cache';
 import { upstreamModule } from '../upstream/upstream-module';
 import { proxyModule } from './proxy-module';
+import { limitRateModule } from './limit-rate';
 
 // The http modules nodinx has, in nginx's order (it matters for merge and
 // for which module a directive name resolves to first). Header filters run
 // in this order, which is the order nginx's filter chain calls them in (the
-// reverse of ngx_modules): headers, then charset, then gzip.
+// reverse of ngx_modules): headers, then charset, then gzip; the rate
+// limit last, as nginx fixes it in the write filter, after every header filter.
 export function httpModules(): Array<Module & HttpModuleHooks> {
-  return [httpCoreModule, coreRequestModule, openFileCacheModule, coreStaticModule, logModule, upstreamModule, autoindexModule, indexModule, tryFilesModule, authBasicModule, accessModule, geoModule, mapModule, splitClientsModule, rewriteModule, proxyModule, proxyRewriteModule, expiresModule, headersModule, charsetModule, gzipModule, gzipStaticModule, stubStatusModule];
+  return [httpCoreModule, coreRequestModule, openFileCacheModule, coreStaticModule, logModule, upstreamModule, autoindexModule, indexModule, tryFilesModule, authBasicModule, accessModule, geoModule, mapModule, splitClientsModule, rewriteModule, proxyModule, proxyRewriteModule, expiresModule, headersModule, charsetModule, gzipModule, gzipStaticModule, stubStatusModule, limitRateModule];
 }

@@ -16,6 +16,8 @@ import { ChunkedDecoder, StatusLine, parseStatusLine } from '../upstream/http-pa
 import { UpstreamConn, getKeepalive, putKeepalive, type ConnOwner } from '../upstream/keepalive';
 import { NO_LIVE, type Peer, type PickState, type UpstreamGroup } from '../upstream/types';
 import { processHeaders } from './proxy-headers';
+import { noLimitRate, upstreamLimitRate } from './limit-rate';
+import { setOverrideCharset } from './charset-module';
 
 // ngx_http_upstream.c's request path for the proxy module: connect to a
 // peer, send the request, read and check the response head, decide
@@ -477,6 +479,7 @@ export class ProxyRun implements ConnOwner {
     const code = this.http09 ? 200 : this.status.code;
     this.cur.headerTime = Date.now() - this.tryStart;
     const hs = this.analyze();
+    this.accelHeaders();
     // ngx_http_upstream_test_next
     for (const [status, mask0] of NEXT_ERRORS) {
       if (code !== status) continue;
@@ -546,6 +549,8 @@ export class ProxyRun implements ConnOwner {
       const lower = this.headersIn.map(([k, v]): [string, string] => [k.toLowerCase(), v]);
       this.group.balancer.responded(this.group, this.state, this.lastPeer, lower, r.out.headers);
     }
+    // nginx drops the rate of an unbuffered response (an upstream's X-Accel-Limit-Rate too)
+    if (!this.buffering) noLimitRate(r);
     const rc = sendHeader(r);
     this.headerPassed = true;
     if (rc !== DONE) {
@@ -586,6 +591,20 @@ export class ProxyRun implements ConnOwner {
       else if (l === 'x-accel-buffering') xAccelBuffering ??= v;
     }
     return { contentLength, chunked, xAccelRedirect, xAccelBuffering };
+  }
+
+  /**
+   * ngx_http_upstream_process_limit_rate and _charset, called for each
+   * header line as it is parsed: what they set stays with the request
+   * through a next upstream or an X-Accel-Redirect.
+   */
+  private accelHeaders(): void {
+    const ignore = this.conf.ignoreHeaders!;
+    for (const [k, v] of this.headersIn) {
+      const l = k.toLowerCase();
+      if (l === 'x-accel-limit-rate' && !(ignore & IGN['x-accel-limit-rate'])) upstreamLimitRate(this.r, v);
+      else if (l === 'x-accel-charset' && !(ignore & IGN['x-accel-charset'])) setOverrideCharset(this.r, v);
+    }
   }
 
   private accelRedirect(uri: string): Outcome {

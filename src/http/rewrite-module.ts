@@ -10,6 +10,7 @@ import { Template, type Variables } from './variables';
 import { logError } from './http-context';
 import { ifBlock } from './rewrite-if';
 import { REWRITE, runScript, type Engine, type Op, type RewriteLocConf, type RewriteOp, type SetOp } from './rewrite-script';
+import { setLimitRateVariable } from './limit-rate';
 
 // ngx_http_rewrite_module: rewrite, return, set, break, if, rewrite_log and
 // uninitialized_variable_warn. The directives of a level compile into one
@@ -100,8 +101,7 @@ const SETTERS: Record<string, (r: HttpRequest, value: string) => void> = {
     r.hasArgs = value !== '';
     r.argsFound = true;
   },
-  // nodinx does not limit rates: the value is accepted and has no effect
-  limit_rate: () => undefined,
+  limit_rate: setLimitRateVariable,
 };
 
 /**
