@@ -266,7 +266,6 @@ export function registerCoreVariables(vars: Variables): void {
   d('connection_time', (r) => msecText(Date.now() - r.conn.startMs));
   d('pid', () => pid);
   d('nginx_version', () => NGINX_COMPAT_VERSION);
-  d('limit_rate', () => '0', true);
   d('http_host', (r) => headerIn(r, 'host'));
   d('http_user_agent', (r) => headerIn(r, 'user-agent'));
   d('http_referer', (r) => headerIn(r, 'referer'));
