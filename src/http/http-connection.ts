@@ -381,6 +381,7 @@ export class ClientConnection {
       }
       case 'busy':
         this.body?.reader?.eof();
+        if (this.r?.res?.socket === this.c.socket) this.r.res.clientEnded();
         return;
       case 'draining':
         // ngx_http_read_discarded_request_body: the end of input ends the body

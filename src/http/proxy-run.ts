@@ -51,6 +51,9 @@ const NEXT_ERRORS: Array<[number, number]> = [
 
 const NON_IDEMPOTENT = new Set(['POST', 'LOCK', 'PATCH']);
 
+// one empty buffer for every "nothing read yet": Buffer.alloc(0) validates and zero-fills each time
+const EMPTY: Buffer = Buffer.alloc(0);
+
 type Action = 'proxying upgraded connection' | 'connecting to upstream' | 'sending request to upstream' | 'reading response header from upstream' | 'reading upstream';
 
 export interface RequestToSend {
@@ -78,7 +81,7 @@ export class ProxyRun implements ConnOwner {
   private requestSent = false;
   private finished = false;
   // response
-  private buf: Buffer = Buffer.alloc(0);
+  private buf: Buffer = EMPTY;
   private status = new StatusLine();
   private hstate = new HeaderState();
   private statusDone = false;
@@ -141,10 +144,9 @@ export class ProxyRun implements ConnOwner {
   run(): Promise<Outcome> {
     return new Promise((resolve) => {
       this.resolve = resolve;
-      this.r.res.once('close', this.onClientClose);
       // a client that closed its side is gone for nginx too (EPOLLRDHUP)
+      this.r.res.onClientGone = this.onClientClose;
       if (this.r.conn.socket.readableEnded) queueMicrotask(this.onClientClose);
-      else this.r.conn.socket.once('end', this.onClientClose);
       // a method may look the request up elsewhere first (sticky learn in memcached); it never rejects
       const prepared = this.group.balancer.prepare?.(this.group, this.state);
       if (prepared) prepared.then(() => this.finished || this.connect());
@@ -226,7 +228,7 @@ export class ProxyRun implements ConnOwner {
   }
 
   private resetResponse(): void {
-    this.buf = Buffer.alloc(0);
+    this.buf = EMPTY;
     this.status = new StatusLine();
     this.hstate = new HeaderState();
     this.statusDone = false;
@@ -625,7 +627,7 @@ export class ProxyRun implements ConnOwner {
     }
     this.arm(this.conf.readTimeout!);
     const rest = this.buf.subarray(from);
-    this.buf = Buffer.alloc(0);
+    this.buf = EMPTY;
     if (rest.length) this.body(rest, 0);
   }
 
@@ -732,7 +734,7 @@ export class ProxyRun implements ConnOwner {
     const up = this.conn!.sock;
     this.detach();
     const rest = this.buf.subarray(from);
-    this.buf = Buffer.alloc(0);
+    this.buf = EMPTY;
     if (rest.length) client.write(rest);
     const end = (): void => {
       if (this.finished) return;
@@ -813,8 +815,7 @@ export class ProxyRun implements ConnOwner {
 
   private cleanup(): void {
     this.disarm();
-    this.r.res.off('close', this.onClientClose);
-    this.r.conn.socket.off('end', this.onClientClose);
+    if (this.r.res.onClientGone === this.onClientClose) this.r.res.onClientGone = undefined;
   }
 
   /** ngx_http_upstream_finalize_request */

@@ -108,9 +108,22 @@ export class HttpResponse extends EventEmitter {
     this.socket = null;
   }
 
+  /**
+   * Who hears first that the client went away, closed or half-closed (the
+   * proxy, as nginx's EPOLLRDHUP check): one call instead of a listener on
+   * the response and one on the socket per request.
+   */
+  onClientGone?: () => void;
+
   socketClosed(): void {
     this.destroyed = true;
+    this.onClientGone?.();
     this.emit('close');
+  }
+
+  /** The client ended its side while this response was being made. */
+  clientEnded(): void {
+    this.onClientGone?.();
   }
 
   // --- headers set one by one (ServerResponse's progressive API) ---
