@@ -3,7 +3,7 @@ import { logError } from './http-context';
 import { discardRequestBody, readRequestBody, type RequestBody } from './request-body';
 import { createRequest, proxyConf, proxyMethod, proxyUri } from './proxy-request';
 import { parseProxyUrl, setVars, type ProxyVars } from './proxy-url';
-import type { ProxyPass } from './proxy-module';
+import type { ProxyLocConf, ProxyPass } from './proxy-module';
 import { findUpstream } from './proxy-upstream';
 import { ProxyRun } from './proxy-run';
 import { explainProxyPass } from './proxy-explain';
@@ -52,7 +52,7 @@ function evalPass(r: HttpRequest, pass: ProxyPass): { group: UpstreamGroup; vars
   return { group, vars };
 }
 
-export async function proxyHandler(r: HttpRequest): Promise<Outcome> {
+export function proxyHandler(r: HttpRequest): Outcome | Promise<Outcome> {
   const { conf, pass } = proxyConf(r);
   if (!pass) return undefined;
   const info = (r.ctx.upstream ??= { states: [] }) as UpstreamInfo;
@@ -71,23 +71,30 @@ export async function proxyHandler(r: HttpRequest): Promise<Outcome> {
   info.hostHeader = vars.hostHeader;
   info.port = vars.port;
   if (r.trace) return explainProxyPass(r, group, vars);
-
   const chunked = (r as { chunked?: boolean }).chunked === true;
-  let body: RequestBody | undefined;
-  const noBuffering = !conf.requestBuffering && !conf.body && conf.passRequestBody! && (!chunked || conf.httpVersion === 1001);
   // as ngx_http_read_client_request_body: even an empty body gets its "100 Continue"
-  if (r.contentLength >= 0 || chunked) {
-    let rb: RequestBody | number | undefined;
-    try {
-      rb = await readRequestBody(r, { buffered: !noBuffering });
-    } catch {
-      // no body reader in this build: the body is dropped, as with proxy_pass_request_body off
-      const rc = discardRequestBody(r);
-      if (rc !== undefined) return rc;
-    }
-    if (typeof rb === 'number') return rb;
-    body = rb;
+  if (r.contentLength >= 0 || chunked) return withBody(r, conf, pass, group, vars, info, chunked);
+  return proxyPass(r, conf, pass, group, vars, info, chunked, undefined);
+}
+
+/** The client's body first (buffered, or as a stream with proxy_request_buffering off), then the upstream. */
+async function withBody(r: HttpRequest, conf: ProxyLocConf, pass: ProxyPass, group: UpstreamGroup, vars: ProxyVars, info: UpstreamInfo, chunked: boolean): Promise<Outcome> {
+  const noBuffering = !conf.requestBuffering && !conf.body && conf.passRequestBody! && (!chunked || conf.httpVersion === 1001);
+  let body: RequestBody | undefined;
+  let rb: RequestBody | number | undefined;
+  try {
+    rb = await readRequestBody(r, { buffered: !noBuffering });
+  } catch {
+    // no body reader in this build: the body is dropped, as with proxy_pass_request_body off
+    const rc = discardRequestBody(r);
+    if (rc !== undefined) return rc;
   }
+  if (typeof rb === 'number') return rb;
+  body = rb;
+  return proxyPass(r, conf, pass, group, vars, info, chunked, body);
+}
+
+function proxyPass(r: HttpRequest, conf: ProxyLocConf, pass: ProxyPass, group: UpstreamGroup, vars: ProxyVars, info: UpstreamInfo, chunked: boolean, body: RequestBody | undefined): Outcome | Promise<Outcome> {
   let bodyText: string | undefined;
   if (conf.body) {
     bodyText = conf.body.run(r);

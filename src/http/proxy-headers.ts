@@ -12,7 +12,7 @@ import { rewriteUpstreamHeaderRc } from './proxy-redirect';
 const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding']);
 
 export function processHeaders(
-  r: HttpRequest, conf: ProxyLocConf, headers: Array<[string, string]>, hs: { contentLength: number }, statusText: string,
+  r: HttpRequest, conf: ProxyLocConf, headers: Array<[string, string, string?]>, hs: { contentLength: number }, statusText: string,
 ): void {
   const out = r.out;
   out.headers = [];
@@ -23,8 +23,8 @@ export function processHeaders(
   out.contentLength = hs.contentLength;
   out.statusLine = statusText;
   const hide = conf.hide;
-  for (const [name, value0] of headers) {
-    const l = name.toLowerCase();
+  for (const [name, value0, lower] of headers) {
+    const l = lower ?? name.toLowerCase();
     if (hide.has(l) || HOP.has(l)) continue;
     let value = value0;
     switch (l) {

@@ -3,6 +3,7 @@ import type { ProxyLocConf, ProxyPass } from './proxy-module';
 import { PROXY } from './proxy-flags';
 import type { ProxyVars } from './proxy-url';
 import { upstreamInfo } from './upstream-variables';
+import { lowerName } from './request-line';
 
 // ngx_http_proxy_create_request: the request line and headers sent to the
 // upstream. The URI follows nginx's three cases: proxy_pass with variables
@@ -62,7 +63,7 @@ export function proxyHeaders(r: HttpRequest, conf: ProxyLocConf): Array<[string,
     const raw = r.req.rawHeaders;
     const n = Math.min(raw.length, r.headerLimit);
     const hash = conf.headersHash;
-    for (let i = 0; i < n; i += 2) if (!hash.has(raw[i].toLowerCase())) out.push([raw[i], raw[i + 1]]);
+    for (let i = 0; i < n; i += 2) if (!hash.has(lowerName(raw[i]))) out.push([raw[i], raw[i + 1]]);
   }
   return out;
 }
@@ -84,7 +85,7 @@ export function createRequest(r: HttpRequest, conf: ProxyLocConf, method: string
     const raw = r.req.rawHeaders;
     const n = Math.min(raw.length, r.headerLimit);
     const hash = conf.headersHash;
-    for (let i = 0; i < n; i += 2) if (!hash.has(raw[i].toLowerCase())) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+    for (let i = 0; i < n; i += 2) if (!hash.has(lowerName(raw[i]))) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
   }
   return head + '\r\n';
 }

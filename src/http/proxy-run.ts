@@ -16,6 +16,7 @@ import { ChunkedDecoder, StatusLine, parseStatusLine } from '../upstream/http-pa
 import { UpstreamConn, getKeepalive, putKeepalive, type ConnOwner } from '../upstream/keepalive';
 import { NO_LIVE, type Peer, type PickState, type UpstreamGroup } from '../upstream/types';
 import { processHeaders } from './proxy-headers';
+import { lowerName } from './request-line';
 import { noLimitRate, upstreamLimitRate } from './limit-rate';
 import { setOverrideCharset } from './charset-module';
 
@@ -85,7 +86,8 @@ export class ProxyRun implements ConnOwner {
   private status = new StatusLine();
   private hstate = new HeaderState();
   private statusDone = false;
-  private headersIn: Array<[string, string]> = [];
+  /** name, value and the name in lower case, once */
+  private headersIn: Array<[string, string, string]> = [];
   private bodyMode: 'none' | 'length' | 'chunked' | 'close' = 'none';
   private rest = 0;
   private chunked?: ChunkedDecoder;
@@ -433,7 +435,8 @@ export class ProxyRun implements ConnOwner {
       const [rc, p] = parseHeaderLine(this.hstate, b, pos, end, true);
       if (rc === RC.OK) {
         const st = this.hstate;
-        this.headersIn.push([b.toString('latin1', st.nameStart, st.nameEnd), b.toString('latin1', st.valueStart, st.valueEnd)]);
+        const name = b.toString('latin1', st.nameStart, st.nameEnd);
+        this.headersIn.push([name, b.toString('latin1', st.valueStart, st.valueEnd), lowerName(name)]);
         pos = p;
         this.hpos = p;
         continue;
@@ -497,8 +500,8 @@ export class ProxyRun implements ConnOwner {
     // ngx_http_upstream_intercept_errors
     if (this.conf.interceptErrors && code >= 300 && r.loc.errorPages?.some((p) => p.codes.includes(code))) {
       if (code === 401) {
-        const wa = this.headersIn.find(([k]) => k.toLowerCase() === 'www-authenticate');
-        if (wa) r.out.headers.push(wa);
+        const wa = this.headersIn.find((h) => h[2] === 'www-authenticate');
+        if (wa) r.out.headers.push([wa[0], wa[1]]);
       }
       this.forgetCtx();
       this.finalize(code);
@@ -548,7 +551,7 @@ export class ProxyRun implements ConnOwner {
       return;
     }
     if (this.group.balancer.responded && this.lastPeer) {
-      const lower = this.headersIn.map(([k, v]): [string, string] => [k.toLowerCase(), v]);
+      const lower = this.headersIn.map(([, v, l]): [string, string] => [l, v]);
       this.group.balancer.responded(this.group, this.state, this.lastPeer, lower, r.out.headers);
     }
     // nginx drops the rate of an unbuffered response (an upstream's X-Accel-Limit-Rate too)
@@ -580,8 +583,7 @@ export class ProxyRun implements ConnOwner {
     let chunked = false;
     let xAccelRedirect: string | undefined;
     let xAccelBuffering: string | undefined;
-    for (const [k, v] of this.headersIn) {
-      const l = k.toLowerCase();
+    for (const [, v, l] of this.headersIn) {
       if (l === 'content-length') {
         const n = /^[0-9]+$/.test(v) ? Number(v) : -1;
         contentLength = n;
@@ -602,8 +604,7 @@ export class ProxyRun implements ConnOwner {
    */
   private accelHeaders(): void {
     const ignore = this.conf.ignoreHeaders!;
-    for (const [k, v] of this.headersIn) {
-      const l = k.toLowerCase();
+    for (const [, v, l] of this.headersIn) {
       if (l === 'x-accel-limit-rate' && !(ignore & IGN['x-accel-limit-rate'])) upstreamLimitRate(this.r, v);
       else if (l === 'x-accel-charset' && !(ignore & IGN['x-accel-charset'])) setOverrideCharset(this.r, v);
     }

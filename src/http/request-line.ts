@@ -69,6 +69,11 @@ for (const n of [
   'x-forwarded-host', 'x-real-ip', 'x-requested-with', 'dnt', 'sec-fetch-site', 'sec-fetch-mode',
   'sec-fetch-dest', 'sec-fetch-user', 'upgrade-insecure-requests', 'sec-websocket-key',
   'sec-websocket-version', 'sec-websocket-extensions', 'sec-websocket-protocol', 'priority',
+  // and what upstreams answer with
+  'date', 'server', 'location', 'set-cookie', 'last-modified', 'etag', 'expires', 'vary', 'content-encoding',
+  'accept-ranges', 'x-powered-by', 'content-language', 'content-disposition', 'www-authenticate', 'refresh',
+  'x-accel-redirect', 'x-accel-buffering', 'x-accel-limit-rate', 'x-accel-charset', 'x-accel-expires', 'age',
+  'content-security-policy', 'strict-transport-security', 'x-frame-options', 'x-content-type-options',
 ]) {
   LOWER_NAMES.set(n, n);
   LOWER_NAMES.set(n.replace(/(^|-)([a-z])/g, (_, d: string, c: string) => d + c.toUpperCase()), n);

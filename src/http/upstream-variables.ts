@@ -25,7 +25,7 @@ export interface UpstreamState {
 export interface UpstreamInfo {
   states: UpstreamState[];
   /** the last upstream's response headers, as received */
-  headersIn?: Array<[string, string]>;
+  headersIn?: Array<[string, string, string?]>;
   /** $proxy_host, $proxy_port */
   hostHeader?: string;
   port?: string;
