@@ -11,6 +11,20 @@ import { StatsFile } from './shared-stats';
 import { workerEnvironment, type Credentials } from './users';
 import { FATAL_EXIT, type CommandMessage, type ConfigFiles, type CycleMessage, type LoadOptionsWithLog, type WorkerMessage } from './protocol';
 
+/**
+ * A worker's V8 young generation: 64 MiB semi-spaces instead of Node's 16.
+ * A request's objects live for its few milliseconds; with 50 busy
+ * keep-alive connections the small default scavenged every ~40 ms and
+ * promoted whatever was in flight, which then needed mark-compacts. Measured
+ * on the proxy bench (1 worker, wrk -c50, 3 alternating rounds): req/s
+ * +0..24%, p99 9-15 ms -> 7-10 ms, about 35 MB more resident memory. A
+ * value given in execArgv or NODE_OPTIONS wins.
+ */
+const SEMI_SPACE = '--max-semi-space-size';
+const WORKER_EXEC_ARGV = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => a.includes(SEMI_SPACE))
+  ? process.execArgv
+  : [...process.execArgv, `${SEMI_SPACE}=64`];
+
 // The master's side of its workers (ngx_start_worker_processes,
 // ngx_reap_children): forking them, handing each the configuration and the
 // listening sockets, knowing when they listen, telling old ones to go, and
@@ -107,6 +121,7 @@ export class WorkerPool {
     const slot = this.takeSlot();
     const stderr = this.daemon ? 'ignore' : 'inherit';
     const child = fork(WORKER_MAIN, [], {
+      execArgv: WORKER_EXEC_ARGV,
       env: workerEnvironment(gen.cycle.core),
       stdio: ['ignore', 'ignore', stderr, 'ipc', this.stats.fd],
     });
