@@ -63,7 +63,8 @@ export class OpenFileCache {
   /** Remembers a regular file's bytes just read through the descriptor `st` came from. */
   store(path: string, st: fs.Stats, body: Buffer): void {
     const now = Date.now();
-    if (now - Math.max(st.mtimeMs, st.ctimeMs) < this.racyMs) return;
+    // whole milliseconds, as Date.now() has them: a file written this very millisecond is not "in the future"
+    if (now - Math.floor(Math.max(st.mtimeMs, st.ctimeMs)) < this.racyMs) return;
     if (body.length > this.maxBytes) return;
     // the least recently used make room
     while (this.bytes + body.length > this.maxBytes && this.files.size > 0) {

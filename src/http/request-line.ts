@@ -16,6 +16,9 @@ import type { LineState } from './request-parser';
 
 const HOST_INVALID = Symbol('invalid host');
 
+/** a request without User-Agent: one shared answer, never changed */
+const NO_QUIRKS = Object.freeze(userAgentQuirks(undefined));
+
 /** ngx_http_validate_host: lower-cased, port and trailing dot removed; HOST_INVALID if bad. */
 export function validateHost(host: string): string | typeof HOST_INVALID {
   let dotPos = host.length;
@@ -108,7 +111,6 @@ export class Request implements HttpRequest {
   uriChanges = URI_CHANGES;
   internal = false;
   status = 0;
-  startTime = process.hrtime.bigint();
   startMs = Date.now();
   bodyBytesSent = 0;
   errorPage = false;
@@ -126,7 +128,7 @@ export class Request implements HttpRequest {
   done = false;
   contentLength = -1;
   requestLength = 0;
-  quirks = userAgentQuirks(undefined);
+  quirks = NO_QUIRKS;
   requestId?: string = undefined;
   pipeline = false;
   filename?: string = undefined;

@@ -38,7 +38,6 @@ export interface HttpRequest {
   uriChanges: number;
   internal: boolean;
   status: number;
-  startTime: bigint;
   startMs: number;
   /** bytes of the body sent, for $body_bytes_sent */
   bodyBytesSent: number;
