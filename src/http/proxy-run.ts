@@ -247,7 +247,7 @@ export class ProxyRun implements ConnOwner {
     this.action = 'sending request to upstream';
     this.requestSent = true;
     let ok = sock.write(this.req.head, 'latin1');
-    this.cur.bytesSent += Buffer.byteLength(this.req.head, 'latin1');
+    this.cur.bytesSent += this.req.head.length;
     if (this.req.buffered) {
       for (const b of this.req.buffered) {
         ok = sock.write(b);
@@ -431,12 +431,15 @@ export class ProxyRun implements ConnOwner {
       pos = p;
       this.hpos = p;
     } else pos = this.hpos;
+    // the head read so far as one string: names and values are slices of it
+    let head: string | undefined;
     for (;;) {
       const [rc, p] = parseHeaderLine(this.hstate, b, pos, end, true);
       if (rc === RC.OK) {
         const st = this.hstate;
-        const name = b.toString('latin1', st.nameStart, st.nameEnd);
-        this.headersIn.push([name, b.toString('latin1', st.valueStart, st.valueEnd), lowerName(name)]);
+        head ??= b.toString('latin1', 0, end);
+        const name = head.slice(st.nameStart, st.nameEnd);
+        this.headersIn.push([name, head.slice(st.valueStart, st.valueEnd), lowerName(name)]);
         pos = p;
         this.hpos = p;
         continue;

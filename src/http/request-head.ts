@@ -101,11 +101,29 @@ export class HeadReader {
         info(r, 'client sent too many header lines');
         return (494);
       }
-      const name = b.toString('latin1', h.nameStart, h.nameEnd);
-      const status = headerLineDone(r, name, b.toString('latin1', h.valueStart, h.valueEnd));
+      const name = this.text(b, h.nameStart, h.nameEnd, lastNow);
+      const status = headerLineDone(r, name, this.text(b, h.valueStart, h.valueEnd, lastNow));
       if (status !== undefined) return (status);
     }
   }
+
+  /**
+   * Bytes of the head as a string: the head is turned into one string per
+   * read and its names and values are slices of it, which costs less than a
+   * Buffer.toString() each.
+   */
+  private text(b: Buffer, from: number, to: number, last: number): string {
+    if (b !== this.textOf || to > this.textEnd) {
+      this.textOf = b;
+      this.textEnd = last;
+      this.textStr = b.toString('latin1', 0, last);
+    }
+    return this.textStr.slice(from, to);
+  }
+
+  private textOf?: Buffer;
+  private textEnd = 0;
+  private textStr = '';
 
   /** The request line as far as it was read, for logs ($request, "request:"). */
   partialLine(b: Buffer, last: number): string {
