@@ -13,7 +13,7 @@ import { FT, IGN } from './proxy-flags';
 import { newState, type UpstreamInfo, type UpstreamState } from './upstream-variables';
 import { freePeer, getPeer, initPick } from './proxy-upstream';
 import { ChunkedDecoder, StatusLine, parseStatusLine } from '../upstream/http-parse';
-import { UpstreamConn, getKeepalive, putKeepalive, type ConnOwner } from '../upstream/keepalive';
+import { UpstreamConn, connectPeer, getKeepalive, putKeepalive, type ConnOwner } from '../upstream/keepalive';
 import { NO_LIVE, type Peer, type PickState, type UpstreamGroup } from '../upstream/types';
 import { processHeaders } from './proxy-headers';
 import { lowerName } from './request-line';
@@ -191,11 +191,11 @@ export class ProxyRun implements ConnOwner {
     this.cached = false;
     // https://: TLS as nginx's defaults have it (proxy_ssl_verify off, no SNI: proxy_ssl_server_name off)
     const tlsOn = this.req.schema.length === 8;
-    const sock = tlsOn
-      ? tls.connect({ host: peer.host, port: peer.port, path: peer.socketPath, rejectUnauthorized: false })
-      : peer.socketPath ? net.connect(peer.socketPath) : net.connect(peer.port, peer.host);
+    this.conn = tlsOn
+      ? new UpstreamConn(tls.connect({ host: peer.host, port: peer.port, path: peer.socketPath, rejectUnauthorized: false }), peer)
+      : connectPeer(peer);
+    const sock = this.conn.sock;
     sock.setNoDelay(true);
-    this.conn = new UpstreamConn(sock, peer);
     this.conn.owner = this;
     this.arm(this.conf.connectTimeout!);
     sock.once(tlsOn ? 'secureConnect' : 'connect', () => {
@@ -735,7 +735,8 @@ export class ProxyRun implements ConnOwner {
     client.removeAllListeners('timeout');
     client.setTimeout(0);
     this.cleanup();
-    const up = this.conn!.sock;
+    const upConn = this.conn!;
+    const up = upConn.sock;
     this.detach();
     const rest = this.buf.subarray(from);
     this.buf = EMPTY;
@@ -755,15 +756,20 @@ export class ProxyRun implements ConnOwner {
       this.log('error', 'upstream timed out (110: Connection timed out)');
       end();
     }, this.conf.readTimeout!);
-    up.on('data', (d: Buffer) => {
-      this.upgradeTimer?.refresh();
-      this.cur.bytesReceived += d.length;
-      r.bodyBytesSent += d.length;
-      if (!client.write(d)) {
-        up.pause();
-        client.once('drain', () => up.resume());
-      }
-    });
+    // the upstream's bytes come through its connection (a plain socket has no 'data' events)
+    const none = (): void => undefined;
+    upConn.owner = {
+      onData: (d: Buffer) => {
+        this.upgradeTimer?.refresh();
+        this.cur.bytesReceived += d.length;
+        r.bodyBytesSent += d.length;
+        if (!client.write(d)) {
+          up.pause();
+          client.once('drain', () => up.resume());
+        }
+      },
+      onEnd: none, onError: none, onClose: none, onTimeout: none,
+    };
     client.on('data', (d: Buffer) => {
       this.cur.bytesSent += d.length;
       if (!up.write(d)) {
