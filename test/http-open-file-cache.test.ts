@@ -24,7 +24,7 @@ describe('open_file_cache', () => {
     const c = new OpenFileCache(10, 60000, 0);
     const f = fileWith('a.txt', 'hello');
     c.store(f.p, f.st, f.body);
-    expect(c.lookup(f.p, f.b)?.body.toString()).toBe('hello');
+    expect(c.lookup(f.p)?.body.toString()).toBe('hello');
   });
 
   it('drops an entry whose file changed, was replaced or removed', () => {
@@ -32,23 +32,23 @@ describe('open_file_cache', () => {
     const f = fileWith('b.txt', 'one');
     c.store(f.p, f.st, f.body);
     fs.writeFileSync(f.p, 'three');
-    expect(c.lookup(f.p, f.b)).toBeUndefined();
+    expect(c.lookup(f.p)).toBeUndefined();
     const g = fileWith('c.txt', 'x');
     c.store(g.p, g.st, g.body);
     fs.writeFileSync(g.p + '.new', 'y');
     fs.renameSync(g.p + '.new', g.p);
-    expect(c.lookup(g.p, g.b)).toBeUndefined();
+    expect(c.lookup(g.p)).toBeUndefined();
     const h = fileWith('d.txt', 'x');
     c.store(h.p, h.st, h.body);
     fs.unlinkSync(h.p);
-    expect(c.lookup(h.p, h.b)).toBeUndefined();
+    expect(c.lookup(h.p)).toBeUndefined();
   });
 
   it('does not keep a file changed within the racy window', () => {
     const c = new OpenFileCache(10, 60000);
     const f = fileWith('e.txt', 'fresh');
     c.store(f.p, f.st, f.body);
-    expect(c.lookup(f.p, f.b)).toBeUndefined();
+    expect(c.lookup(f.p)).toBeUndefined();
   });
 
   it('evicts the least recently used past max=', () => {
@@ -56,11 +56,11 @@ describe('open_file_cache', () => {
     const [x, y, z] = ['x', 'y', 'z'].map((n) => fileWith(n, n));
     c.store(x.p, x.st, x.body);
     c.store(y.p, y.st, y.body);
-    c.lookup(x.p, x.b);
+    c.lookup(x.p);
     c.store(z.p, z.st, z.body);
-    expect(c.lookup(y.p, y.b)).toBeUndefined();
-    expect(c.lookup(x.p, x.b)).toBeDefined();
-    expect(c.lookup(z.p, z.b)).toBeDefined();
+    expect(c.lookup(y.p)).toBeUndefined();
+    expect(c.lookup(x.p)).toBeDefined();
+    expect(c.lookup(z.p)).toBeDefined();
   });
 });
 
@@ -127,14 +127,14 @@ describe('open_file_cache byte limit', () => {
     const [x, y, z] = ['bx', 'by', 'bz'].map((n) => fileWith(n, 'abcd'));
     c.store(x.p, x.st, x.body);
     c.store(y.p, y.st, y.body);
-    c.lookup(x.p, x.b);
+    c.lookup(x.p);
     c.store(z.p, z.st, z.body);
-    expect(c.lookup(y.p, y.b)).toBeUndefined();
-    expect(c.lookup(x.p, x.b)).toBeDefined();
-    expect(c.lookup(z.p, z.b)).toBeDefined();
+    expect(c.lookup(y.p)).toBeUndefined();
+    expect(c.lookup(x.p)).toBeDefined();
+    expect(c.lookup(z.p)).toBeDefined();
     const big = fileWith('bbig', 'x'.repeat(11));
     c.store(big.p, big.st, big.body);
-    expect(c.lookup(big.p, big.b)).toBeUndefined();
-    expect(c.lookup(x.p, x.b)).toBeDefined();
+    expect(c.lookup(big.p)).toBeUndefined();
+    expect(c.lookup(x.p)).toBeDefined();
   });
 });

@@ -24,6 +24,10 @@ const BODY_BUDGET = 64 * 1024 * 1024;
 export interface CachedFile {
   st: fs.Stats;
   body: Buffer;
+  /** the path as bytes for stat() (a name is bytes, not UTF-8) */
+  fsPath: Buffer<ArrayBufferLike>;
+  /** the static module's ETag of this stat, made once */
+  etag?: string;
   /** for `inactive=`: the last request that used it */
   used: number;
   /** the body as gzip made it, by its parameters: the same bytes deflate the same way every time */
@@ -31,6 +35,8 @@ export interface CachedFile {
 }
 
 export class OpenFileCache {
+  /** what openFileCache() answers for a location using this cache, made once */
+  choice?: { cache: OpenFileCache; maxSize: number };
   private readonly files = new Map<string, CachedFile>();
   private static bytes = 0;
   /** bytes of file contents this cache holds */
@@ -39,13 +45,13 @@ export class OpenFileCache {
   constructor(readonly max: number, readonly inactiveMs: number, private readonly racyMs = RACY_MS, private readonly maxBytes = Infinity) {}
 
   /** The cached bytes of `path` when the file on disk is still the one read; undefined otherwise. */
-  lookup(path: string, fsPath: Buffer): CachedFile | undefined {
+  lookup(path: string): CachedFile | undefined {
     const e = this.files.get(path);
     if (!e) return undefined;
     const now = Date.now();
     let st: fs.Stats | undefined;
     try {
-      st = fs.statSync(fsPath, { throwIfNoEntry: false });
+      st = fs.statSync(e.fsPath, { throwIfNoEntry: false });
     } catch {
       st = undefined;
     }
@@ -61,7 +67,7 @@ export class OpenFileCache {
   }
 
   /** Remembers a regular file's bytes just read through the descriptor `st` came from. */
-  store(path: string, st: fs.Stats, body: Buffer): void {
+  store(path: string, st: fs.Stats, body: Buffer, fsPath: Buffer<ArrayBufferLike> = Buffer.from(path, 'latin1')): void {
     const now = Date.now();
     // whole milliseconds, as Date.now() has them: a file written this very millisecond is not "in the future"
     if (now - Math.floor(Math.max(st.mtimeMs, st.ctimeMs)) < this.racyMs) return;
@@ -78,7 +84,7 @@ export class OpenFileCache {
       const [first, e] = this.files.entries().next().value as [string, CachedFile];
       this.drop(first, e);
     }
-    this.files.set(path, { st, body, used: now });
+    this.files.set(path, { st, body, fsPath, used: now });
     OpenFileCache.bytes += body.length;
     this.bytes += body.length;
   }
@@ -117,8 +123,10 @@ export const smallFileCache = new OpenFileCache(1000, 10_000, RACY_MS, 16 * 1024
 /** The location's cache: open_file_cache's, or the small-file cache when it is off. */
 export function openFileCache(loc: LocationConf): { cache: OpenFileCache; maxSize: number } {
   const own = (loc.confs[OPEN_FILE_CACHE] as OpenFileCacheLocConf | undefined)?.cache;
-  return own ? { cache: own, maxSize: Infinity } : { cache: smallFileCache, maxSize: SMALL_FILE_MAX };
+  return own ? (own.choice ??= { cache: own, maxSize: Infinity }) : SMALL_FILES;
 }
+
+const SMALL_FILES = { cache: smallFileCache, maxSize: SMALL_FILE_MAX };
 
 function firstOnLevel(conf: OpenFileCacheLocConf, name: string): boolean {
   conf.seen ??= new Set();

@@ -244,9 +244,9 @@ function staticHandler(r: HttpRequest): Outcome {
   r.filename = mapped.path;
   r.trace?.push({ kind: 'content', handler: 'static', detail: mapped.path });
   if (mapped.outside) return outsideAlias(r, mapped);
-  const file = fsPath(mapped.path);
   const { cache, maxSize } = openFileCache(r.loc);
-  const hit = cache.lookup(mapped.path, file);
+  const hit = cache.lookup(mapped.path);
+  const file = hit ? hit.fsPath : fsPath(mapped.path);
   const opened = hit ? { fd: -1, st: hit.st } : openFile(file);
   if (!('fd' in opened)) return openFailed(r, opened.call, mapped.path, opened.err);
   const { fd, st } = opened;
@@ -277,7 +277,7 @@ function staticHandler(r: HttpRequest): Outcome {
   r.status = 200;
   r.out.contentLength = st.size;
   r.out.lastModified = mtime;
-  if (staticLocConf(r.loc).etag) r.out.etag = `"${mtime.toString(16)}-${st.size.toString(16)}"`;
+  if (staticLocConf(r.loc).etag) r.out.etag = hit ? (hit.etag ??= etagOf(mtime, st.size)) : etagOf(mtime, st.size);
   r.out.contentType = contentType(r.loc, r.uri);
   r.out.allowRanges = true;
   const rc = sendHeader(r);
@@ -294,13 +294,16 @@ function staticHandler(r: HttpRequest): Outcome {
   const whole = hit ? hit.body : st.size <= WHOLE_READ_MAX ? readWhole(fd, st.size) : undefined;
   if (whole) {
     closeFile(fd);
-    if (!hit && st.size <= maxSize) cache.store(mapped.path, st, whole);
+    if (!hit && st.size <= maxSize) cache.store(mapped.path, st, whole, file);
     // the gzip filter may keep what it makes of these bytes with them
     if (hit) r.ctx.cachedFile = hit;
     sendBuffer(r, whole, ranges);
   } else sendStream(r, fd, ranges, st.size);
   return DONE;
 }
+
+/** ngx_http_static_handler's ETag: mtime and size in hex */
+const etagOf = (mtime: number, size: number): string => `"${mtime.toString(16)}-${size.toString(16)}"`;
 
 function openFailed(r: HttpRequest, call: string, p: string, e: NodeJS.ErrnoException): Outcome {
   let status: number;
