@@ -52,7 +52,7 @@ export async function benchProxy() {
     return;
   }
   const seconds = Number(process.env.BENCH_WRK_SECONDS ?? 3);
-  const rounds = Number(process.env.BENCH_ROUNDS ?? 1);
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'nodinx-bench-proxy-')));
   fs.mkdirSync(path.join(dir, 'logs'));
   const backendPort = await freePort();
