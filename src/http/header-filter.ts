@@ -1,4 +1,5 @@
 import { DONE, type HttpRequest } from './request';
+import { INVALID_NAME, INVALID_VALUE } from './response';
 import { serverHeader, statusText } from './error-pages';
 import { httpDate, httpDateNow } from './core-variables';
 import { notModified } from './not-modified-filter';
@@ -74,13 +75,9 @@ export function sendHeader(r: HttpRequest): number {
   return DONE;
 }
 
-/** What may not be on the wire in a header (Node's rule): such a line is dropped, not sent. */
-const INVALID = /[^\t\x20-\x7e\x80-\xff]/;
-const INVALID_NAME = /[^\^_`a-zA-Z\-0-9!#$%&'*+.|~]/;
-
 /** A header added by a module or passed from an upstream: dropped when it cannot go on the wire. */
 function headerLine(name: string, value: string): string {
-  if (name === '' || INVALID_NAME.test(name) || INVALID.test(value)) return '';
+  if (name === '' || INVALID_NAME.test(name) || INVALID_VALUE.test(value)) return '';
   return `${name}: ${value}\r\n`;
 }
 

@@ -1,5 +1,5 @@
 import type { HttpModuleHooks, LocationConf } from './core-module';
-import { DONE, type HttpRequest, type Outcome, type PhaseHandler } from './request';
+import { DONE, runHandlers, type HttpRequest, type Outcome, type PhaseHandler } from './request';
 import { logError } from './http-context';
 import { findConfig } from './find-config';
 import { sendSpecial, specialResponse } from './special-response';
@@ -47,20 +47,6 @@ export function setContentHandler(loc: LocationConf, handler: PhaseHandler): voi
   contentHandlers.set(loc, handler);
 }
 
-/**
- * A phase's handlers in order until one answers. Most answer at once (no
- * directive of theirs in the location): only a handler that returned a
- * promise makes the rest wait for it, since every await costs a promise
- * and a trip through the microtask queue.
- */
-function runHandlers(list: PhaseHandler[], r: HttpRequest, from = 0): Outcome | Promise<Outcome> {
-  for (let i = from; i < list.length; i++) {
-    const rc = list[i](r);
-    if (rc instanceof Promise) return rc.then((v) => (v !== undefined ? v : runHandlers(list, r, i + 1)));
-    if (rc !== undefined) return rc;
-  }
-  return undefined;
-}
 
 type Start = 'server-rewrite' | 'find-config' | 'rewrite';
 

@@ -80,7 +80,6 @@ export function proxyHandler(r: HttpRequest): Outcome | Promise<Outcome> {
 /** The client's body first (buffered, or as a stream with proxy_request_buffering off), then the upstream. */
 async function withBody(r: HttpRequest, conf: ProxyLocConf, pass: ProxyPass, group: UpstreamGroup, vars: ProxyVars, info: UpstreamInfo, chunked: boolean): Promise<Outcome> {
   const noBuffering = !conf.requestBuffering && !conf.body && conf.passRequestBody! && (!chunked || conf.httpVersion === 1001);
-  let body: RequestBody | undefined;
   let rb: RequestBody | number | undefined;
   try {
     rb = await readRequestBody(r, { buffered: !noBuffering });
@@ -90,8 +89,7 @@ async function withBody(r: HttpRequest, conf: ProxyLocConf, pass: ProxyPass, gro
     if (rc !== undefined) return rc;
   }
   if (typeof rb === 'number') return rb;
-  body = rb;
-  return proxyPass(r, conf, pass, group, vars, info, chunked, body);
+  return proxyPass(r, conf, pass, group, vars, info, chunked, rb);
 }
 
 function proxyPass(r: HttpRequest, conf: ProxyLocConf, pass: ProxyPass, group: UpstreamGroup, vars: ProxyVars, info: UpstreamInfo, chunked: boolean, body: RequestBody | undefined): Outcome | Promise<Outcome> {

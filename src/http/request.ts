@@ -184,6 +184,21 @@ export type Redirect =
 
 export type PhaseHandler = (r: HttpRequest) => Outcome | Promise<Outcome>;
 
+/**
+ * Handlers in order until one answers. Most answer at once (no directive of
+ * theirs in the location): only a handler that returned a promise makes the
+ * rest wait for it, since every await costs a promise and a trip through
+ * the microtask queue.
+ */
+export function runHandlers(list: PhaseHandler[], r: HttpRequest, from = 0): Outcome | Promise<Outcome> {
+  for (let i = from; i < list.length; i++) {
+    const rc = list[i](r);
+    if (rc instanceof Promise) return rc.then((v) => (v !== undefined ? v : runHandlers(list, r, i + 1)));
+    if (rc !== undefined) return rc;
+  }
+  return undefined;
+}
+
 export function newOutHeaders(): OutHeaders {
   return { contentLength: -1, lastModified: -1, headers: [] };
 }

@@ -14,9 +14,9 @@ import { STATUS_CODES } from 'node:http';
 // request's time. The head goes out with the first body bytes in one write,
 // as Node's does.
 
-/** Node's rule for header values: what may not be on the wire. */
-const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
-const INVALID_NAME = /[^\^_`a-zA-Z\-0-9!#$%&'*+.|~]/;
+/** Node's rule for header values and names: what may not be on the wire (the header filter uses it too). */
+export const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+export const INVALID_NAME = /[^\^_`a-zA-Z\-0-9!#$%&'*+.|~]/;
 const CRLF = Buffer.from('\r\n');
 /** a body up to this size goes out in one buffer with the head */
 const ONE_WRITE_MAX = 16 * 1024;

@@ -137,10 +137,7 @@ export function runScript(ops: Op[], e: Engine, from = 0): boolean | Promise<boo
       case 'if': {
         const result = op.cond.kind === 'file' ? fileTest(op.cond, e.r) : test(op.cond, e);
         if (result instanceof Promise) return result.then((v) => afterIf(ops, i, e, v));
-        const body = ifBlock(op, e, result);
-        if (body instanceof Promise) return body.then((exit) => exit || runScript(ops, e, i + 1));
-        if (body) return true;
-        break;
+        return afterIf(ops, i, e, result);
       }
     }
   }
@@ -156,7 +153,7 @@ function ifBlock(op: IfOp, e: Engine, result: boolean): boolean | Promise<boolea
   return runScript(op.body, e);
 }
 
-/** The script after an `if` whose condition had to wait: its block, then the ops after it. */
+/** The script from an `if` whose condition is known: its block, then the ops after it. */
 function afterIf(ops: Op[], i: number, e: Engine, result: boolean): boolean | Promise<boolean> {
   const body = ifBlock(ops[i] as IfOp, e, result);
   if (body instanceof Promise) return body.then((exit) => exit || runScript(ops, e, i + 1));

@@ -2,7 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { LocationConf } from './core-module';
 import { INDEX, type IndexLocConf } from './index-module';
-import { DONE, type HttpRequest, type Outcome, type PhaseHandler } from './request';
+import { DONE, runHandlers, type HttpRequest, type Outcome, type PhaseHandler } from './request';
+import { fsPath } from '../conf/bytes';
 import type { Template } from './variables';
 import { errText } from './access-log';
 import { logError } from './http-context';
@@ -121,7 +122,6 @@ export function contentType(loc: LocationConf, uri: string): string {
   return loc.defaultType ?? 'text/plain';
 }
 
-const fsPath = (p: string): Buffer => Buffer.from(p, 'latin1');
 
 function isGetHeadPost(m: string): boolean {
   return m === 'GET' || m === 'HEAD' || m === 'POST';
@@ -139,21 +139,9 @@ export const fileHandlers: PhaseHandler[] = [];
 /** The content phase when no module claimed the location: index, then static. */
 export function staticContent(r: HttpRequest): Outcome | Promise<Outcome> {
   if (r.uri.endsWith('/')) return directoryContent(r);
-  for (let i = 0; i < fileHandlers.length; i++) {
-    const rc = fileHandlers[i](r);
-    if (rc instanceof Promise) return rc.then((v) => (v !== undefined ? v : fileContent(r, i + 1)));
-    if (rc !== undefined) return rc;
-  }
-  return staticHandler(r);
-}
-
-/** The file handlers from the i-th on, once one of them answered late. */
-async function fileContent(r: HttpRequest, from: number): Promise<Outcome> {
-  for (let i = from; i < fileHandlers.length; i++) {
-    const rc = await fileHandlers[i](r);
-    if (rc !== undefined) return rc;
-  }
-  return staticHandler(r);
+  const rc = runHandlers(fileHandlers, r);
+  if (rc instanceof Promise) return rc.then((v) => (v !== undefined ? v : staticHandler(r)));
+  return rc !== undefined ? rc : staticHandler(r);
 }
 
 /** index, then autoindex; a directory nobody served is forbidden. */
