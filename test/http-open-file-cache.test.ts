@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { OpenFileCache } from '../src/http/open-file-cache';
+import { watchedDirs } from '../src/http/file-watch';
 import { rawRequest, startPair, stopPair, type Running } from './helpers/http';
 
 // open_file_cache keeps small files' bytes; a request must never get bytes
@@ -19,6 +20,17 @@ function fileWith(name: string, text: string): { p: string; b: Buffer; st: fs.St
   return { p, b, st: fs.statSync(b), body: fs.readFileSync(p) };
 }
 
+/**
+ * Past the next poll phase of the event loop, where inotify's notices of
+ * what was done before are read. A test body may run in a poll callback,
+ * whose first immediate comes before the next poll: so two.
+ */
+const immediate = (): Promise<void> => new Promise((r) => setImmediate(r));
+const turn = async (): Promise<void> => {
+  await immediate();
+  await immediate();
+};
+
 describe('open_file_cache', () => {
   it('serves the stored bytes while the file is unchanged', () => {
     const c = new OpenFileCache(10, 60000, 0);
@@ -27,28 +39,90 @@ describe('open_file_cache', () => {
     expect(c.lookup(f.p)?.body.toString()).toBe('hello');
   });
 
-  it('drops an entry whose file changed, was replaced or removed', () => {
+  it('drops an entry whose file changed, was replaced or removed', async () => {
     const c = new OpenFileCache(10, 60000, 0);
     const f = fileWith('b.txt', 'one');
     c.store(f.p, f.st, f.body);
     fs.writeFileSync(f.p, 'three');
+    await turn();
     expect(c.lookup(f.p)).toBeUndefined();
     const g = fileWith('c.txt', 'x');
     c.store(g.p, g.st, g.body);
     fs.writeFileSync(g.p + '.new', 'y');
     fs.renameSync(g.p + '.new', g.p);
+    await turn();
     expect(c.lookup(g.p)).toBeUndefined();
     const h = fileWith('d.txt', 'x');
     c.store(h.p, h.st, h.body);
     fs.unlinkSync(h.p);
+    await turn();
     expect(c.lookup(h.p)).toBeUndefined();
+  });
+
+  // the point of the watch: a hit costs no stat(); the change is known once its notice is read
+  it('serves a watched entry without stat() and drops it when inotify reports a change', async () => {
+    const c = new OpenFileCache(10, 60000, 0);
+    const f = fileWith('w.txt', 'one');
+    c.store(f.p, f.st, f.body);
+    fs.writeFileSync(f.p, 'two');
+    // the notice is not read yet and no stat() is made: the old bytes, which only a watch explains
+    expect(c.lookup(f.p)?.body.toString()).toBe('one');
+    await turn();
+    expect(c.lookup(f.p)).toBeUndefined();
+  });
+
+  it('drops what is under a directory renamed, removed or changed on the way', async () => {
+    const c = new OpenFileCache(10, 60000, 0);
+    fs.mkdirSync(path.join(dir, 'sub/deeper'), { recursive: true });
+    const f = fileWith('sub/deeper/x.txt', 'x');
+    const g = fileWith('sub/y.txt', 'y');
+    // the notices of making them (the watches of other tests may see them) go first
+    await turn();
+    c.store(f.p, f.st, f.body);
+    c.store(g.p, g.st, g.body);
+    fs.renameSync(path.join(dir, 'sub/deeper'), path.join(dir, 'sub/moved'));
+    await turn();
+    expect(c.lookup(f.p)).toBeUndefined();
+    expect(c.lookup(g.p)?.body.toString()).toBe('y');
+    fs.chmodSync(path.join(dir, 'sub'), 0o700);
+    await turn();
+    expect(c.lookup(g.p)).toBeUndefined();
+    fs.rmSync(path.join(dir, 'sub'), { recursive: true });
+  });
+
+  it('checks a file reached through a symbolic link on every lookup', () => {
+    const c = new OpenFileCache(10, 60000, 0);
+    fs.mkdirSync(path.join(dir, 'real'));
+    fs.symlinkSync(path.join(dir, 'real'), path.join(dir, 'link'));
+    fs.writeFileSync(path.join(dir, 'real/s.txt'), 'one');
+    const f = fileWith('link/s.txt', 'one');
+    c.store(f.p, f.st, f.body);
+    expect(c.lookup(f.p)?.body.toString()).toBe('one');
+    fs.writeFileSync(path.join(dir, 'real/s.txt'), 'three');
+    // no turn: only a stat() can have seen it
+    expect(c.lookup(f.p)).toBeUndefined();
+  });
+
+  it('lets go of every directory watch once its entries are gone', async () => {
+    const before = watchedDirs();
+    const c = new OpenFileCache(10, 60000, 0);
+    fs.mkdirSync(path.join(dir, 'gone/a'), { recursive: true });
+    const f = fileWith('gone/a/f', 'f');
+    c.store(f.p, f.st, f.body);
+    expect(watchedDirs()).toBeGreaterThan(before);
+    fs.unlinkSync(f.p);
+    await turn();
+    expect(c.lookup(f.p)).toBeUndefined();
+    expect(watchedDirs()).toBe(before);
   });
 
   it('does not keep a file changed within the racy window', () => {
     const c = new OpenFileCache(10, 60000);
+    const before = watchedDirs();
     const f = fileWith('e.txt', 'fresh');
     c.store(f.p, f.st, f.body);
     expect(c.lookup(f.p)).toBeUndefined();
+    expect(watchedDirs()).toBe(before);
   });
 
   it('evicts the least recently used past max=', () => {
@@ -119,6 +193,57 @@ http {
     expect(x.status).toBe(404);
     expect(y.status).toBe(404);
   }, 20000);
+});
+
+describe('cached files changed between requests, nodinx beside nginx', () => {
+  const CONFIG = `
+worker_processes 1;
+events { worker_connections 64; }
+http {
+    default_type text/plain;
+    access_log off;
+    server { listen 127.0.0.1:{PORT}; location / { root html; } location /ofc/ { root html; open_file_cache max=100; } }
+}
+`;
+  let nginx: Running | undefined;
+  let nodinx: Running | undefined;
+  afterAll(() => stopPair(nginx, nodinx));
+  const N = 40;
+
+  // nodinx serves these from memory without a stat(): only inotify's notice
+  // tells it of the change, and it must have it before the next request
+  it('serves every change at the request right after it, with and without open_file_cache', async () => {
+    const files: Record<string, string> = {};
+    for (let i = 0; i < N; i++) files[`html/f${i}.txt`] = files[`html/ofc/f${i}.txt`] = `old ${i}`;
+    [nginx, nodinx] = await startPair('ofc-watch', files, CONFIG);
+    await new Promise((r) => setTimeout(r, 2100));
+    const get = async (port: number, name: string): Promise<string> =>
+      (await rawRequest(port, `GET /${name} HTTP/1.0\r\n\r\n`)).body.toString('latin1');
+    for (const s of [nginx, nodinx]) for (const name of Object.keys(files)) expect(await get(s.port, name.slice(5))).toBe(files[name]);
+    for (let i = 0; i < N; i++) {
+      for (const sub of ['', 'ofc/']) {
+        const name = `${sub}f${i}.txt`;
+        // the same size, and one of three ways: in place, a rename over it, its mtime put back
+        const text = `new ${i}`;
+        for (const s of [nginx, nodinx]) {
+          const f = path.join(s.dir, 'html', name);
+          if (i % 3 === 0) fs.writeFileSync(f, text);
+          else if (i % 3 === 1) {
+            fs.writeFileSync(f + '.tmp', text);
+            fs.renameSync(f + '.tmp', f);
+          } else {
+            const st = fs.statSync(f);
+            fs.writeFileSync(f, text);
+            fs.utimesSync(f, st.atime, st.mtime);
+          }
+        }
+        const [a, b] = [await get(nginx.port, name), await get(nodinx.port, name)];
+        // nginx keeps a descriptor for open_file_cache_valid: a file renamed over stays stale there
+        if (sub === '' || i % 3 !== 1) expect(a).toBe(text);
+        expect(b).toBe(text);
+      }
+    }
+  }, 30000);
 });
 
 describe('open_file_cache byte limit', () => {

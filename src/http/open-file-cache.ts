@@ -3,19 +3,31 @@ import { A, C, TAKE12, type Cf, type Module } from '../conf/module';
 import { parseNumber, parseTime } from '../conf/values';
 import type { HttpModuleHooks } from './core-module';
 import type { LocationConf } from './core-conf';
+import { unwatchFile, watchFile, type FileWatch } from './file-watch';
 
 // open_file_cache: nginx keeps open descriptors and their fstat() for
 // open_file_cache_valid, so a file replaced under it is served stale that
 // long. nodinx keeps the stat and the bytes of small files instead, and
-// checks them with one stat() per request: a change of inode, size, mtime or
-// ctime drops the entry. So nodinx is never staler than nginx with the same
-// config (it notices sooner), and a request costs one system call where it
-// would cost open, fstat, read and close. A write can land in the same
-// timestamp tick as our read and leave mtime and ctime as we saw them; so a
-// file changed less than RACY_MS before it was read is not cached (git's
-// "racy clean" rule), and is read afresh until it has been quiet that long.
+// drops them when the file changes: inotify tells it (file-watch.ts), and
+// until the watch is known to hold a request checks the file with one
+// stat(); a change of inode, size, mtime or ctime drops the entry. So nodinx
+// is never staler than nginx with the same config, and a cached file costs
+// no system call where nginx's costs open, fstat, read and close. A write can
+// land in the same timestamp tick as our read and leave mtime and ctime as
+// we saw them; so a file changed less than RACY_MS before it was read is not
+// cached (git's "racy clean" rule), and is read afresh until it has been
+// quiet that long.
+//
+// A watched entry is still stat()ed once every RECHECK_MS: changes inotify
+// does not see (a network file system written from elsewhere, a write
+// through a hard link in another directory, a mount) show within that time.
+// Files with several links or reached through a symbolic link are not
+// watched at all: they are checked on every request.
 
 const RACY_MS = 2000;
+const RECHECK_MS = 1000;
+/** "//" and "/./" in a path made of a root and a URI name the directory they follow */
+const EXTRA_SLASHES = /\/(?:\.?\/)+/g;
 /** Files up to this size are kept by the always-on cache of locations without open_file_cache. */
 export const SMALL_FILE_MAX = 128 * 1024;
 /** Bytes of file contents all caches together may hold; past that, entries keep no body. */
@@ -32,12 +44,18 @@ export interface CachedFile {
   used: number;
   /** the body as gzip made it, by its parameters: the same bytes deflate the same way every time */
   gzipped?: Map<string, Buffer>;
+  /** inotify watches the way to the file: no stat() needed till `checked + RECHECK_MS` */
+  watch?: FileWatch;
+  /** when a stat() last found the file unchanged */
+  checked: number;
 }
 
 export class OpenFileCache {
   /** what openFileCache() answers for a location using this cache, made once */
   choice?: { cache: OpenFileCache; maxSize: number };
   private readonly files = new Map<string, CachedFile>();
+  /** the entry at the end of `files`, which a hit need not move */
+  private last?: CachedFile;
   private static bytes = 0;
   /** bytes of file contents this cache holds */
   private bytes = 0;
@@ -49,21 +67,30 @@ export class OpenFileCache {
     const e = this.files.get(path);
     if (!e) return undefined;
     const now = Date.now();
+    if (now - e.used > this.inactiveMs || (!(e.watch && now - e.checked < RECHECK_MS) && !this.unchanged(e, now))) {
+      this.drop(path, e);
+      return undefined;
+    }
+    e.used = now;
+    // most recently used last: the first is the one to evict
+    if (e !== this.last) {
+      this.files.delete(path);
+      this.files.set(path, e);
+      this.last = e;
+    }
+    return e;
+  }
+
+  private unchanged(e: CachedFile, now: number): boolean {
     let st: fs.Stats | undefined;
     try {
       st = fs.statSync(e.fsPath, { throwIfNoEntry: false });
     } catch {
       st = undefined;
     }
-    if (!st || now - e.used > this.inactiveMs || !same(st, e.st)) {
-      this.drop(path, e);
-      return undefined;
-    }
-    e.used = now;
-    // most recently used last: the first is the one to evict
-    this.files.delete(path);
-    this.files.set(path, e);
-    return e;
+    if (!st || !same(st, e.st)) return false;
+    e.checked = now;
+    return true;
   }
 
   /** Remembers a regular file's bytes just read through the descriptor `st` came from. */
@@ -84,13 +111,42 @@ export class OpenFileCache {
       const [first, e] = this.files.entries().next().value as [string, CachedFile];
       this.drop(first, e);
     }
-    this.files.set(path, { st, body, fsPath, used: now });
+    const e: CachedFile = { st, body, fsPath, used: now, checked: now };
+    this.files.set(path, e);
+    this.last = e;
     OpenFileCache.bytes += body.length;
     this.bytes += body.length;
+    if (st.nlink === 1 && path.startsWith('/')) this.watch(path, e);
+  }
+
+  /**
+   * Watches the way to a file just stored. The bytes were read before the
+   * watch began: a stat() after it that still matches them proves no change
+   * fell in between (the racy rule above makes that stat() able to tell).
+   */
+  private watch(path: string, e: CachedFile): void {
+    let real: string;
+    try {
+      real = fs.realpathSync.native(e.fsPath, { encoding: 'latin1' });
+    } catch {
+      return;
+    }
+    // a symbolic link on the way: a change behind it would not reach the directories watched
+    if (real !== path.replace(EXTRA_SLASHES, '/')) return;
+    e.watch = watchFile(real, () => {
+      e.watch = undefined;
+      if (this.files.get(path) === e) this.drop(path, e);
+    });
+    if (e.watch && !this.unchanged(e, Date.now())) this.drop(path, e);
   }
 
   private drop(path: string, e: CachedFile): void {
     this.files.delete(path);
+    if (this.last === e) this.last = undefined;
+    if (e.watch) {
+      unwatchFile(e.watch);
+      e.watch = undefined;
+    }
     OpenFileCache.bytes -= e.body.length;
     this.bytes -= e.body.length;
   }
