@@ -19,6 +19,7 @@ import { processHeaders } from './proxy-headers';
 import { lowerName } from './request-line';
 import { noLimitRate, upstreamLimitRate } from './limit-rate';
 import { setOverrideCharset } from './charset-module';
+import { atTurnEnd, type TurnEndWriter } from '../core/turn-end';
 
 // ngx_http_upstream.c's request path for the proxy module: connect to a
 // peer, send the request, read and check the response head, decide
@@ -68,7 +69,7 @@ export interface RequestToSend {
   uri: string;
 }
 
-export class ProxyRun implements ConnOwner {
+export class ProxyRun implements ConnOwner, TurnEndWriter {
   private resolve!: (o: Outcome) => void;
   private readonly state: PickState;
   private readonly startMs = Date.now();
@@ -246,6 +247,13 @@ export class ProxyRun implements ConnOwner {
     const sock = this.conn!.sock;
     this.action = 'sending request to upstream';
     this.requestSent = true;
+    if (!this.req.buffered && !this.req.stream) {
+      // a head alone goes with the other writes of this turn (core/turn-end.ts)
+      this.turnSock = sock;
+      atTurnEnd(this);
+      this.sent();
+      return;
+    }
     let ok = sock.write(this.req.head, 'latin1');
     this.cur.bytesSent += this.req.head.length;
     if (this.req.buffered) {
@@ -261,6 +269,22 @@ export class ProxyRun implements ConnOwner {
     }
     if (ok) this.sent();
     else {
+      this.arm(this.conf.sendTimeout!);
+      this.drainWait = true;
+      sock.once('drain', this.onDrain);
+    }
+  }
+
+  /** the upstream socket whose request head waits for the end of the turn */
+  private turnSock?: net.Socket = undefined;
+
+  turnEnd(): void {
+    const sock = this.turnSock;
+    this.turnSock = undefined;
+    // the request ended (client gone, timeout) or moved to another peer meanwhile
+    if (!sock || this.finished || this.conn?.sock !== sock || sock.destroyed) return;
+    this.cur.bytesSent += this.req.head.length;
+    if (!sock.write(this.req.head, 'latin1')) {
       this.arm(this.conf.sendTimeout!);
       this.drainWait = true;
       sock.once('drain', this.onDrain);

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { STATUS_CODES } from 'node:http';
+import { atTurnEnd, type TurnEndWriter } from '../core/turn-end';
 
 // The response object handlers write to (r.res). It keeps the part of
 // node:http's ServerResponse contract nodinx and its modules use — writeHead
@@ -35,31 +36,13 @@ export interface ResponseHooks {
   blocked(res: HttpResponse): void;
 }
 
-/**
- * Responses ended in this turn of the event loop, written together once the
- * turn's events are handled (setImmediate runs right after the poll phase).
- * The client's side then wakes once for all of them instead of once per
- * response; on this machine, a Node server whose request handling took 10
- * µs served 15–20% more requests per second that way (scripts/bench: the
- * static and proxy figures). Nothing else is written to a connection while
- * its response waits here: the connection goes on (keep-alive, next request,
- * close) only when the write is done.
- */
-let turnEnds: HttpResponse[] = [];
-
-function writeTurnEnds(): void {
-  const ended = turnEnds;
-  turnEnds = [];
-  for (let i = 0; i < ended.length; i++) ended[i].sendLast();
-}
-
 function invalidChar(what: string, name: string): Error {
   const e = new TypeError(`Invalid character in ${what} content ["${name}"]`) as TypeError & { code: string };
   e.code = 'ERR_INVALID_CHAR';
   return e;
 }
 
-export class HttpResponse extends EventEmitter {
+export class HttpResponse extends EventEmitter implements TurnEndWriter {
   statusCode = 200;
   statusMessage = '';
   /** accepted for ServerResponse compatibility; nginx's header filter adds Date itself */
@@ -321,8 +304,9 @@ export class HttpResponse extends EventEmitter {
     } else {
       this.lastChunk = body;
       this.lastEncoding = encoding as BufferEncoding | undefined;
-      if (turnEnds.length === 0) setImmediate(writeTurnEnds);
-      turnEnds.push(this);
+      // with the other responses of this turn: nothing else is written to the
+      // connection meanwhile, it goes on (keep-alive, close) once this write is done
+      atTurnEnd(this);
     }
     return this;
   }
@@ -331,8 +315,7 @@ export class HttpResponse extends EventEmitter {
   private lastChunk?: Chunk = undefined;
   private lastEncoding?: BufferEncoding = undefined;
 
-  /** @internal writeTurnEnds */
-  sendLast(): void {
+  turnEnd(): void {
     const body = this.lastChunk;
     this.lastChunk = undefined;
     this.send(body, this.lastEncoding, this.onFinish);
