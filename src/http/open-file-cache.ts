@@ -21,11 +21,20 @@ import { unwatchFile, watchFile, type FileWatch } from './file-watch';
 // A watched entry is still stat()ed once every RECHECK_MS: changes inotify
 // does not see (a network file system written from elsewhere, a write
 // through a hard link in another directory, a mount) show within that time.
-// Files with several links or reached through a symbolic link are not
-// watched at all: they are checked on every request.
+// Files with several links, reached through a symbolic link, or on a file
+// system whose changes may come from another machine (NFS, SMB, FUSE, 9p,
+// Ceph…, where inotify hears only local writes) are not watched at all:
+// they are checked on every request.
 
 const RACY_MS = 2000;
 const RECHECK_MS = 1000;
+/** statfs() types of file systems written from elsewhere (linux/magic.h), whose files are not watched */
+const REMOTE_FS = new Set([
+  0x6969 /* NFS */, 0xff534d42 /* CIFS */, 0xfe534d42 /* SMB2 */, 0x517b /* SMB */, 0x65735546 /* FUSE */,
+  0x01021997 /* 9p */, 0x00c36400 /* Ceph */, 0x47504653 /* GPFS */, 0x0bd00bd0 /* Lustre */, 0x73757245 /* Coda */,
+  0x564c /* NCP */, 0x6b414653 /* AFS */, 0x5346414f /* OpenAFS */,
+]);
+
 /** "//" and "/./" in a path made of a root and a URI name the directory they follow */
 const EXTRA_SLASHES = /\/(?:\.?\/)+/g;
 /** Files up to this size are kept by the always-on cache of locations without open_file_cache. */
@@ -133,6 +142,11 @@ export class OpenFileCache {
     }
     // a symbolic link on the way: a change behind it would not reach the directories watched
     if (real !== path.replace(EXTRA_SLASHES, '/')) return;
+    try {
+      if (REMOTE_FS.has(fs.statfsSync(e.fsPath).type)) return;
+    } catch {
+      return;
+    }
     e.watch = watchFile(real, () => {
       e.watch = undefined;
       if (this.files.get(path) === e) this.drop(path, e);
