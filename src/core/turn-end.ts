@@ -15,7 +15,16 @@ let waiting: TurnEndWriter[] = [];
 function endTurn(): void {
   const list = waiting;
   waiting = [];
-  for (let i = 0; i < list.length; i++) list[i].turnEnd();
+  let failure: unknown;
+  for (let i = 0; i < list.length; i++) {
+    // one writer's bug must not leave the others' responses unwritten
+    try {
+      list[i].turnEnd();
+    } catch (e) {
+      failure ??= e;
+    }
+  }
+  if (failure !== undefined) throw failure;
 }
 
 /** w.turnEnd() runs once the events of this turn are handled, in the order of the calls. */
