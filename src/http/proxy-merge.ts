@@ -78,18 +78,31 @@ export function mergeProxy(prev: ProxyLocConf, conf: ProxyLocConf, cf: MergeCf):
     throw fail(`"proxy_max_temp_file_size" must be equal to zero to disable temporary files usage or must be equal to or greater than ${max}`);
   }
 
-  // ngx_http_upstream_hide_headers_hash
+  // ngx_http_upstream_hide_headers_hash; a level that sets none of these
+  // shares its parent's merged sets and lists, as nginx shares the hash
   conf.hideHeaders ??= prev.hideHeaders;
   conf.passHeaders ??= prev.passHeaders;
-  const hide = new Set(HIDE_HEADERS);
-  for (const h of conf.hideHeaders ?? []) hide.add(h.toLowerCase());
-  for (const h of conf.passHeaders ?? []) hide.delete(h.toLowerCase());
-  conf.hide = hide;
+  conf.headersSource ??= prev.headersSource;
+  if (MERGED.has(prev) && conf.hideHeaders === prev.hideHeaders && conf.passHeaders === prev.passHeaders) conf.hide = prev.hide;
+  else {
+    const hide = new Set(HIDE_HEADERS);
+    for (const h of conf.hideHeaders ?? []) hide.add(h.toLowerCase());
+    for (const h of conf.passHeaders ?? []) hide.delete(h.toLowerCase());
+    conf.hide = hide;
+  }
 
   // ngx_http_proxy_init_headers: the level's own proxy_set_header, or its parent's, then the defaults it did not set
-  conf.headersSource ??= prev.headersSource;
-  const merged: ProxyHeader[] = [...(conf.headersSource ?? [])];
-  for (const d of defaults) if (!merged.some((h) => h.lname === d.lname)) merged.push(d);
-  conf.headers = merged;
-  conf.headersHash = new Set(merged.map((h) => h.lname));
+  if (MERGED.has(prev) && conf.headersSource === prev.headersSource) {
+    conf.headers = prev.headers;
+    conf.headersHash = prev.headersHash;
+  } else {
+    const merged: ProxyHeader[] = [...(conf.headersSource ?? [])];
+    for (const d of defaults) if (!merged.some((h) => h.lname === d.lname)) merged.push(d);
+    conf.headers = merged;
+    conf.headersHash = new Set(merged.map((h) => h.lname));
+  }
+  MERGED.add(conf);
 }
+
+/** Levels whose hide and headers are worked out (the http level's own conf is merged with nothing). */
+const MERGED = new WeakSet<ProxyLocConf>();

@@ -42,6 +42,9 @@ export interface ProxyHeader {
   empty: boolean;
 }
 
+const NONE: ProxyHeader[] = [];
+const NO_NAMES = new Set<string>();
+
 export interface ProxyLocConf {
   pass?: ProxyPass;
   headersSource?: ProxyHeader[];
@@ -180,7 +183,8 @@ export const proxyModule: Module & HttpModuleHooks = {
   name: PROXY,
   provides: ['http_proxy'],
   type: 'http',
-  createLoc: (): ProxyLocConf => ({ headers: [], headersHash: new Set(), hide: new Set() }),
+  // the merge sets these three, sharing the parent's where it can
+  createLoc: (): ProxyLocConf => ({ headers: NONE, headersHash: NO_NAMES, hide: NO_NAMES }),
   preconfiguration(main: HttpMainConf) {
     registerProxyVariables(main.variables);
     defaultHeaderTemplates(main);
