@@ -25,7 +25,8 @@ function noise(n: number, seed: number): Buffer {
 const SMALL = noise(20000, 1);
 // over static-file.ts's whole-read size: streamed from the descriptor with backpressure
 const BIG = noise(320 * 1024, 2);
-const TEXT = noise(15000, 3).toString('base64');
+// about 18,000 bytes gzipped: more than two seconds' share at 8k (see the time bounds below)
+const TEXT = noise(18000, 3).toString('base64');
 
 const FILES = { 'html/f.bin': SMALL, 'html/big.bin': BIG, 'html/t.txt': TEXT };
 
@@ -113,7 +114,12 @@ describe('limit_rate against nginx', () => {
     // nine 32k reads at full speed, the tenth is past limit_rate_after by the head's length:
     // 16k of it in the first second, the rest a second later
     for (const r of byPath['/stream']) expect(r.ms, '/stream').toBeGreaterThanOrEqual(900);
-    // about 15000 gzipped bytes and the chunk framing at 8k: the second second is needed
+    // about 18000 gzipped bytes and the chunk framing at 8k: the third second's share is needed.
+    // By the time T, nginx's formula lets out 8k x (the seconds begun since the request's + 1),
+    // so the response ends two clock seconds after the one it began in: over 1 s later whatever
+    // the phase. (With 15000 bytes it needed only the second second's share, which comes at the
+    // next tick of the clock: a response whose compressed bytes were first written just after
+    // that tick went out at once, in 59 ms, on a fresh clone's run.)
     for (const r of byPath['/gz']) expect(r.ms, '/gz').toBeGreaterThanOrEqual(900);
     // nothing here waits for a second's share. All were requested at once, so a loaded box delays
     // them alike: each is done before the quickest limited one (an absolute bound flaked under load)
