@@ -138,17 +138,20 @@ describe('open_file_cache', () => {
   });
 });
 
-describe('small files without open_file_cache, nodinx beside nginx', () => {
-  const CONFIG = `
+/** One server on {PORT} with `locations`, and `http` lines above it. */
+const config = (http: string, locations: string): string => `
 worker_processes 1;
 events { worker_connections 64; }
 http {
     default_type text/plain;
     access_log off;
-    gzip on; gzip_types text/plain; gzip_min_length 1; gzip_http_version 1.0;
-    server { listen 127.0.0.1:{PORT}; location / { root html; } }
+    ${http}
+    server { listen 127.0.0.1:{PORT}; ${locations} }
 }
 `;
+
+describe('small files without open_file_cache, nodinx beside nginx', () => {
+  const CONFIG = config('gzip on; gzip_types text/plain; gzip_min_length 1; gzip_http_version 1.0;', 'location / { root html; }');
   let nginx: Running | undefined;
   let nodinx: Running | undefined;
   afterAll(() => stopPair(nginx, nodinx));
@@ -196,15 +199,7 @@ http {
 });
 
 describe('cached files changed between requests, nodinx beside nginx', () => {
-  const CONFIG = `
-worker_processes 1;
-events { worker_connections 64; }
-http {
-    default_type text/plain;
-    access_log off;
-    server { listen 127.0.0.1:{PORT}; location / { root html; } location /ofc/ { root html; open_file_cache max=100; } }
-}
-`;
+  const CONFIG = config('', 'location / { root html; } location /ofc/ { root html; open_file_cache max=100; }');
   let nginx: Running | undefined;
   let nodinx: Running | undefined;
   afterAll(() => stopPair(nginx, nodinx));
