@@ -268,11 +268,7 @@ export class ProxyRun implements ConnOwner, TurnEndWriter {
       return;
     }
     if (ok) this.sent();
-    else {
-      this.arm(this.conf.sendTimeout!);
-      this.drainWait = true;
-      sock.once('drain', this.onDrain);
-    }
+    else this.waitDrain(sock);
   }
 
   /** the upstream socket whose request head waits for the end of the turn */
@@ -284,11 +280,14 @@ export class ProxyRun implements ConnOwner, TurnEndWriter {
     // the request ended (client gone, timeout) or moved to another peer meanwhile
     if (!sock || this.finished || this.conn?.sock !== sock || sock.destroyed) return;
     this.cur.bytesSent += this.req.head.length;
-    if (!sock.write(this.req.head, 'latin1')) {
-      this.arm(this.conf.sendTimeout!);
-      this.drainWait = true;
-      sock.once('drain', this.onDrain);
-    }
+    if (!sock.write(this.req.head, 'latin1')) this.waitDrain(sock);
+  }
+
+  /** The kernel took only part of the request: proxy_send_timeout till the rest is out. */
+  private waitDrain(sock: net.Socket): void {
+    this.arm(this.conf.sendTimeout!);
+    this.drainWait = true;
+    sock.once('drain', this.onDrain);
   }
 
   private readonly onDrain = () => {
