@@ -76,7 +76,7 @@ export class OpenFileCache {
     const e = this.files.get(path);
     if (!e) return undefined;
     const now = Date.now();
-    if (now - e.used > this.inactiveMs || (!(e.watch && now - e.checked < RECHECK_MS) && !this.unchanged(e, now))) {
+    if (now - e.used > this.inactiveMs || !this.current(e, now)) {
       this.drop(path, e);
       return undefined;
     }
@@ -88,6 +88,11 @@ export class OpenFileCache {
       this.last = e;
     }
     return e;
+  }
+
+  /** A watched entry goes without a stat() until its next recheck. */
+  private current(e: CachedFile, now: number): boolean {
+    return (e.watch !== undefined && now - e.checked < RECHECK_MS) || this.unchanged(e, now);
   }
 
   private unchanged(e: CachedFile, now: number): boolean {
